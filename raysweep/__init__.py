@@ -1,0 +1,3 @@
+"""raysweep: Ray-distributed hyperparameter search for image classifiers."""
+
+__version__ = "0.1.0"

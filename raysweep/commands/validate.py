@@ -1,0 +1,34 @@
+"""Check a sweep file without training: schema, search domains, cross-field
+rules and registry names; with --data, also open the data and check every
+sample, and write a grid of augmented samples to look at."""
+
+from __future__ import annotations
+
+import argparse
+
+from raysweep.commands import add_overrides
+
+HELP = "check a sweep file (and with --data, its data)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("space", help="sweep file (YAML)")
+    add_overrides(p)
+    p.add_argument("--data", action="store_true", help="also open the data and check every sample")
+    p.add_argument("--preview", default=None, metavar="PNG", help="with --data: where to write the augmentation grid (default: <name>_augment.png)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from raysweep.config import load_sweep
+
+    sweep = load_sweep(args.space, args.overrides)
+    dims = ", ".join(f"{k} ({d.kind})" for k, d in sweep.space.items()) or "none"
+    print(f"ok: {args.space}: sweep {sweep.name!r}, searched: {dims}")
+    if args.data:
+        from trainables.data.check import check_data, write_preview
+
+        summary = check_data(sweep.config)
+        print(f"ok: data: {summary}")
+        path = write_preview(sweep.config, args.preview or f"{sweep.name}_augment.png")
+        print(f"augmentation preview: {path}")
+    return 0

@@ -1,0 +1,110 @@
+"""Cross-field checks of a validated sweep, each a small registered function.
+
+Pydantic checks one field at a time; these check what spans fields or needs a
+registry (an unknown loss or model name, a fold outside the folds, a loss that
+cannot serve the task). They run on the defaults and once per value of every
+search domain, so a bad value anywhere in the space is refused before any
+trial starts. Registries that live beside torch are imported only here, on
+demand, so the schema itself stays light.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+from raysweep.config.load import SET_SOURCE, Sweep, set_path, validate
+from raysweep.config.schema import SweepConfig
+from raysweep.errors import ConfigError
+from raysweep.registry import suggest
+
+Check = Callable[[SweepConfig], None]
+CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    CHECKS.append(fn)
+    return fn
+
+
+@check
+def data_source_known(cfg: SweepConfig) -> None:
+    from trainables.data.sources import SOURCES, required_fields
+
+    source = SOURCES.get(cfg.data.kind, path="data.kind")
+    for key in required_fields(source):
+        if getattr(cfg.data, key) in (None, "", []):
+            raise ConfigError(f"required for data.kind {cfg.data.kind!r}", path=f"data.{key}")
+
+
+@check
+def model_known(cfg: SweepConfig) -> None:
+    from trainables.models import model_exists, model_names
+
+    if not model_exists(cfg.model.name):
+        raise ConfigError(f"unknown model {cfg.model.name!r}{suggest(cfg.model.name, model_names())}", path="model.name")
+
+
+@check
+def loss_known(cfg: SweepConfig) -> None:
+    from trainables.losses import LOSSES
+
+    LOSSES.get(cfg.loss.name, path="loss.name")
+
+
+@check
+def optimizer_known(cfg: SweepConfig) -> None:
+    from trainables.optim import optimizer_names, resolve_optimizer_name
+
+    name = resolve_optimizer_name(cfg.optimizer.name)
+    if name not in optimizer_names():
+        raise ConfigError(f"unknown optimizer {cfg.optimizer.name!r}{suggest(cfg.optimizer.name, optimizer_names())}", path="optimizer.name")
+
+
+@check
+def scheduler_known(cfg: SweepConfig) -> None:
+    from trainables.optim import SCHEDULERS
+
+    SCHEDULERS.get(cfg.scheduler.name, path="scheduler.name")
+
+
+@check
+def augment_known(cfg: SweepConfig) -> None:
+    from trainables.augment import PRESETS
+
+    PRESETS.get(cfg.augment.preset, path="augment.preset")
+
+
+@check
+def fold_within_folds(cfg: SweepConfig) -> None:
+    if cfg.data.folds is not None and cfg.data.fold >= cfg.data.folds:
+        raise ConfigError(f"must be < data.folds ({cfg.data.folds}), got {cfg.data.fold}", path="data.fold")
+
+
+def _configs_to_check(sweep: Sweep):
+    """The defaults, then each domain value on its own: (what it is, config)."""
+    yield None, sweep.config
+    defaults = sweep.defaults_raw()
+    for path, dom in sweep.space.items():
+        for label, value in dom.candidates():
+            if dom.is_range:
+                continue  # ranges were checked field by field; cross-field rules use finite values
+            raw = copy.deepcopy(defaults)
+            set_path(raw, path, value)
+            yield (path, label, value), validate(raw, sweep.source, sweep.overridden)
+
+
+def run_checks(sweep: Sweep) -> None:
+    for where, cfg in _configs_to_check(sweep):
+        for fn in CHECKS:
+            try:
+                fn(cfg)
+            except ConfigError as e:
+                if where is not None:
+                    path, label, value = where
+                    if e.path == path:
+                        e = ConfigError(f"{e.message} (in {label})", path=e.path)
+                    else:
+                        e = ConfigError(f"{e.message} (with {path} = {value!r})", path=e.path)
+                source = SET_SOURCE if any(e.path and (e.path == k or e.path.startswith(k + ".")) for k in sweep.overridden) else sweep.source
+                raise e.with_source(source) from None

@@ -1,0 +1,169 @@
+"""Read a sweep file, apply `--set` overrides, and validate it once.
+
+    sweep = load_sweep("search_spaces/quickstart.yaml", ["train.epochs=3"])
+    sweep.config            # SweepConfig with every domain at its default
+    sweep.space             # {"optimizer.lr": Domain(...), ...}
+    sweep.resolve(params)   # SweepConfig of one trial
+
+Every mistake becomes a `ConfigError` naming the file (or `--set`), the key
+path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from raysweep.config.domains import Domain, extract_domains
+from raysweep.config.messages import first_error, show
+from raysweep.config.schema import SweepConfig, field_names, is_searchable, key_exists, section_at, _field
+from raysweep.errors import ConfigError
+from raysweep.registry import suggest
+
+SET_SOURCE = "--set"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated sweep file: its concrete defaults and its search space."""
+
+    source: str
+    raw: dict  # the file after overrides, domains included
+    config: SweepConfig
+    space: dict[str, Domain]
+    overridden: frozenset = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def defaults_raw(self) -> dict:
+        return extract_domains(self.raw)[0]
+
+    def resolve(self, params: dict[str, Any]) -> SweepConfig:
+        """The concrete config of one trial: defaults with `params` (dotted paths) set."""
+        raw = self.defaults_raw()
+        for path, value in params.items():
+            set_path(raw, path, value)
+        return validate(raw, self.source, self.overridden)
+
+    def config_hash(self) -> str:
+        text = json.dumps(self.raw, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("no such file", source=str(path))
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}not valid YAML: {problem}", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"must be a mapping of sections, got {type(data).__name__}", source=str(path))
+    return data
+
+
+def set_path(raw: dict, path: str, value: Any) -> None:
+    node = raw
+    keys = path.split(".")
+    for key in keys[:-1]:
+        nxt = node.get(key)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[key] = nxt
+        node = nxt
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"expected dotted.key=value, got {text!r}", source=SET_SOURCE)
+    if not key_exists(key):
+        parent, _, leaf = key.rpartition(".")
+        model = section_at(parent)
+        hint = suggest(leaf, field_names(model)) if model else ""
+        raise ConfigError(f"unknown key{hint}", source=SET_SOURCE, path=key)
+    try:
+        return key, yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        return key, value
+
+
+def validate(raw: dict, source: str, overridden: Iterable[str] = ()) -> SweepConfig:
+    try:
+        return SweepConfig.model_validate(raw)
+    except ValidationError as e:
+        path, message = first_error(e, raw)
+        raise ConfigError(message, source=_source_of(path, source, overridden), path=path) from None
+
+
+def _source_of(path: str, source: str, overridden: Iterable[str]) -> str:
+    for key in overridden:
+        if path == key or path.startswith(key + "."):
+            return SET_SOURCE
+    return source
+
+
+def _field_type(path: str):
+    parent, _, key = path.rpartition(".")
+    model = section_at(parent)
+    f = _field(model, key) if model else None
+    return f.annotation if f else None
+
+
+def _check_domain(path: str, dom: Domain, defaults: dict, source: str, overridden) -> None:
+    src = _source_of(path, source, overridden)
+    if not is_searchable(path):
+        raise ConfigError(f"cannot be searched; give one value, not {dom.kind}", source=src, path=path)
+    ann = _field_type(path)
+    if dom.kind in ("uniform", "loguniform") and ann in (int,):
+        raise ConfigError(f"is an integer; use {{int: [{dom.low}, {dom.high}]}} instead of {dom.kind}", source=src, path=path)
+    for label, value in dom.candidates():
+        trial = copy.deepcopy(defaults)
+        set_path(trial, path, value)
+        try:
+            SweepConfig.model_validate(trial)
+        except ValidationError as e:
+            err_path, message = first_error(e, trial)
+            if err_path == path or err_path.startswith(path + "."):
+                raise ConfigError(f"{message} (in {label})", source=src, path=path) from None
+            raise ConfigError(message + f" (with {path} = {show(value)})", source=_source_of(err_path, source, overridden), path=err_path) from None
+
+
+def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: bool = True) -> Sweep:
+    """Load, override and validate a sweep file; raise `ConfigError` on any mistake."""
+    source = str(path)
+    raw = read_yaml(path)
+    parsed = [parse_override(o) for o in overrides]
+    for key, value in parsed:
+        set_path(raw, key, value)
+    overridden = frozenset(k for k, _ in parsed)
+
+    try:
+        defaults, space = extract_domains(raw)
+    except ConfigError as e:
+        raise e.with_source(_source_of(e.path or "", source, overridden)) from None
+    config = validate(defaults, source, overridden)
+    for dpath, dom in space.items():
+        _check_domain(dpath, dom, defaults, source, overridden)
+
+    sweep = Sweep(source=source, raw=raw, config=config, space=space, overridden=overridden)
+    if run_checks:
+        from raysweep.config.checks import run_checks as _run
+
+        _run(sweep)
+    return sweep

@@ -1,0 +1,69 @@
+"""The `data` section: where samples come from and how they are split.
+
+One flat section serves every source kind; each kind reads the fields it
+needs (`trainables.data.sources` says which), so `--set data.kind=synthetic`
+can turn any recipe into a smoke test without deleting its paths.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import Field, field_validator
+
+from raysweep.config.base import Section, fixed
+
+
+class DataConfig(Section):
+    kind: str = fixed("digits", description="source: digits, digits_lt, synthetic, image_folder, csv, pixel_table, channel_files, torchvision")
+    task: Literal["auto", "binary", "multiclass", "multilabel"] = fixed("auto", description="inferred from the labels when auto")
+    classes: Optional[list[str]] = fixed(None, description="declared class names; a label outside them is an error")
+    num_classes: Optional[int] = fixed(None, ge=2, description="class count (synthetic data)")
+
+    # splitting
+    val_fraction: float = fixed(0.25, gt=0, lt=1, description="holdout fraction when folds is not set")
+    folds: Optional[int] = fixed(None, ge=2, description="k for k-fold splits")
+    fold: int = Field(0, ge=0, description="which fold is the validation fold (searchable: a fold_as_trial grid axis)")
+    strategy: Literal["stratified", "multilabel_stratified", "group", "plain"] = fixed("stratified")
+    group_col: Optional[str] = fixed(None, description="column holding the group id for strategy: group")
+    seed: int = fixed(0, description="seed of the split, kept apart from train.seed so every trial sees the same split")
+
+    # file-backed sources
+    path: Optional[str] = fixed(None, description="manifest CSV or pixel table (csv, pixel_table, channel_files)")
+    root: Optional[str] = fixed(None, description="image directory (image_folder, csv, channel_files) or torchvision root")
+    image_col: str = fixed("image", description="manifest column holding the image path or sample id")
+    label_col: str = fixed("label", description="column holding the label(s)")
+    label_sep: str = fixed(" ", description="separator of multi-label labels, as in '8 5 0'")
+    reshape: Optional[list[int]] = fixed(None, description="H, W[, C] of a flattened pixel row")
+    channels: Optional[list[str]] = fixed(None, description="channel files in order, e.g. [red, green, blue]")
+    channel_pattern: str = fixed("{id}_{channel}.png", description="file name of one channel of one sample")
+    name: Optional[str] = fixed(None, description="torchvision dataset class, e.g. CIFAR100")
+    download: bool = fixed(False, description="let torchvision download the dataset")
+
+    # generated sources
+    num_samples: int = fixed(512, ge=8, description="samples (synthetic)")
+    shape: list[int] = fixed([3, 16, 16], description="C, H, W of a sample (synthetic)")
+    imbalance_ratio: float = fixed(100.0, ge=1, description="largest / smallest class size (digits_lt)")
+
+    loader_workers: Union[int, Literal["auto"]] = fixed("auto", description="DataLoader worker processes per training worker")
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, v: list[int]) -> list[int]:
+        if len(v) != 3 or any(d < 1 for d in v):
+            raise ValueError(f"must be [channels, height, width] of positive sizes, got {v}")
+        return v
+
+    @field_validator("reshape")
+    @classmethod
+    def _reshape(cls, v: Optional[list[int]]) -> Optional[list[int]]:
+        if v is not None and (len(v) not in (2, 3) or any(d < 1 for d in v)):
+            raise ValueError(f"must be [height, width] or [height, width, channels] of positive sizes, got {v}")
+        return v
+
+    @field_validator("loader_workers")
+    @classmethod
+    def _workers(cls, v):
+        if isinstance(v, int) and v < 0:
+            raise ValueError(f"must be >= 0 or 'auto', got {v}")
+        return v

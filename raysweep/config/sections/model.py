@@ -1,0 +1,47 @@
+"""The `model` and `augment` sections."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import Field, field_validator
+
+from raysweep.config.base import Section, fixed
+
+
+class ModelConfig(Section):
+    name: str = Field("tiny_cnn", description="any timm model name, or one registered by raysweep (tiny_cnn, resse_ijcnn)")
+    pretrained: Union[bool, str] = Field(False, description="timm's hub weights (true) or a local weights file")
+    in_chans: Optional[int] = Field(None, ge=1, description="input channels; defaults to the data's")
+    drop_rate: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier")
+    drop_path_rate: float = Field(0.0, ge=0, lt=1, description="stochastic depth rate")
+    input_size: Optional[Union[int, list[int]]] = Field(None, description="resize inputs to this size inside the model (e.g. upsample 32 px CIFAR to 224)")
+    head: Literal["linear", "mish_mlp", "normed_linear"] = Field("linear", description="classifier head on the pooled features")
+    head_hidden: int = Field(256, ge=1, description="hidden width of the mish_mlp head")
+    head_dropout: float = Field(0.5, ge=0, lt=1, description="dropout of the mish_mlp head")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments for timm.create_model")
+
+    @field_validator("input_size")
+    @classmethod
+    def _size(cls, v):
+        if isinstance(v, list) and (len(v) != 2 or any(d < 1 for d in v)):
+            raise ValueError(f"must be a size or [height, width], got {v}")
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"must be > 0, got {v}")
+        return v
+
+
+class AugmentConfig(Section):
+    preset: str = Field("none", description="augmentation preset: none, light, ece449, cifar_hw2")
+    pipeline: Optional[dict[str, Any]] = fixed(None, description="an albumentations pipeline in A.to_dict form; replaces the preset's train pipeline")
+    normalize: Union[Literal["imagenet", "none"], dict[str, list[float]]] = fixed("imagenet", description="imagenet, none, or {mean: [...], std: [...]}")
+
+    @field_validator("normalize")
+    @classmethod
+    def _norm(cls, v):
+        if isinstance(v, dict):
+            if set(v) != {"mean", "std"}:
+                raise ValueError(f"must be imagenet, none or {{mean: [...], std: [...]}}, got keys {sorted(v)}")
+            if len(v["mean"]) != len(v["std"]) or any(s <= 0 for s in v["std"]):
+                raise ValueError("mean and std must have one entry per channel, std > 0")
+        return v

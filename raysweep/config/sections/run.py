@@ -1,0 +1,89 @@
+"""The `resources`, `search` and `tracking` sections: how a sweep runs.
+
+None of these can be searched.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from raysweep.config.base import FIXED, Section
+
+Mode = Literal["max", "min"]
+
+
+class ResourcesConfig(Section):
+    model_config = FIXED
+
+    workers: int = Field(1, ge=1, description="DDP workers per trial")
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per worker")
+    max_failures: int = Field(2, ge=-1, description="worker-group restarts from the last checkpoint per trial (-1: unlimited)")
+    max_concurrent: Optional[int] = Field(None, ge=1, description="cap on trials at once (default: what the cluster fits)")
+
+
+class CVConfig(Section):
+    model_config = FIXED
+
+    mode: Literal["per_trial", "fold_as_trial"] = Field("per_trial", description="per_trial: every trial trains all folds; fold_as_trial: the fold is a grid axis")
+
+
+class SearchConfig(Section):
+    model_config = FIXED
+
+    algorithm: str = Field("optuna", description="optuna, grid or random")
+    sampler: str = Field("tpe", description="Optuna sampler: tpe, cmaes, random, qmc, gp, nsga2")
+    num_samples: Optional[int] = Field(None, ge=1, description="trials (grid: repetitions of the grid; default 1 for grid, 10 otherwise)")
+    metric: Union[str, list[str]] = Field("val/macro_f1")
+    mode: Union[Mode, list[Mode]] = Field("max")
+    seed: int = Field(0)
+    scheduler: Optional[str] = Field(None, description="asha, hyperband, median or none (default: asha for optuna, none otherwise)")
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(3.0, gt=1)
+    max_t: Optional[int] = Field(None, ge=1, description="default: train.epochs")
+    time_budget_s: Optional[float] = Field(None, gt=0)
+    cv: Optional[CVConfig] = None
+
+    @model_validator(mode="after")
+    def _objectives(self):
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        modes = self.mode if isinstance(self.mode, list) else [self.mode] * len(metrics)
+        if len(modes) != len(metrics):
+            raise ValueError(f"mode: needs one mode per metric ({len(metrics)}), got {len(modes)}")
+        return self
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.metric if isinstance(self.metric, list) else [self.metric]
+
+    @property
+    def modes(self) -> list[str]:
+        return self.mode if isinstance(self.mode, list) else [self.mode] * len(self.metrics)
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0]
+
+    @property
+    def primary_mode(self) -> str:
+        return self.modes[0]
+
+
+class TrackingConfig(Section):
+    model_config = FIXED
+
+    enabled: bool = Field(True)
+    uri: Optional[str] = Field(None, description="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
+    experiment: Optional[str] = Field(None, description="MLflow experiment (default: the sweep name)")
+    artifact_location: Optional[str] = Field(None, description="artifact root of a new experiment (default: ./mlartifacts)")
+    log_models: bool = Field(True, description="log the best trial's model with mlflow.pytorch")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, v):
+        if v is not None and v.startswith("file:"):
+            raise ValueError("MLflow 3 refuses the plain file store; use sqlite:///path.db or http(s)://server")
+        return v

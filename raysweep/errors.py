@@ -1,0 +1,48 @@
+"""The one error type for user mistakes.
+
+A `UserError` names where the mistake is (a file, a `--set` override, a data
+sample), the dotted key path inside it, and what is allowed. The CLI prints it
+as one line and exits 2; nothing else in raysweep catches it. It pickles
+cleanly so that it can cross from a Ray worker to the driver.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's config, command line or data."""
+
+    def __init__(self, message: str, *, source: str | None = None, path: str | None = None):
+        self.message = message
+        self.source = source
+        self.path = path
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        parts = [p for p in (self.source, self.path) if p]
+        return ": ".join([*parts, self.message])
+
+    def __reduce__(self):  # keyword-only args need an explicit pickle recipe
+        return (_rebuild, (type(self), self.message, self.source, self.path))
+
+    def with_source(self, source: str) -> "UserError":
+        """The same error, naming `source` where it named none."""
+        if self.source:
+            return self
+        return type(self)(self.message, source=source, path=self.path)
+
+
+def _rebuild(cls, message, source, path):
+    return cls(message, source=source, path=path)
+
+
+class ConfigError(UserError):
+    """A sweep file or override that does not validate."""
+
+
+class DataError(UserError):
+    """Data that cannot be used: a missing file, a corrupt image, an unknown label."""
+
+
+class ClusterError(UserError):
+    """A request the Ray cluster can never satisfy, or a cluster that cannot be reached."""

@@ -1,0 +1,110 @@
+"""The training loop in one process (no Ray): metrics, checkpoints, resume."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raysweep.config import load_sweep
+from tests.conftest import tiny_config
+from trainables.checkpoint import load_state
+from trainables.session import LocalSession
+from trainables.trainer import Trainer
+
+
+def config(sweep_file, **sections):
+    return load_sweep(sweep_file(tiny_config(**sections)), run_checks=False).config
+
+
+class Interrupted(Exception):
+    pass
+
+
+class StopAfter(LocalSession):
+    """A session whose process 'dies' right after reporting epoch `n`."""
+
+    def __init__(self, n, **kw):
+        super().__init__(**kw)
+        self.n = n
+
+    def report(self, metrics, checkpoint_dir):
+        super().report(metrics, checkpoint_dir)
+        if metrics["epoch"] == self.n:
+            raise Interrupted
+
+
+def test_trains_and_reports_every_epoch_with_a_checkpoint(sweep_file, tmp_path):
+    cfg = config(sweep_file, train={"epochs": 3})
+    session = LocalSession(tmp_path)
+    final = Trainer(cfg, session).fit()
+    assert [r["epoch"] for r in session.results] == [1, 2, 3]
+    for key in ("train/loss", "val/loss", "val/accuracy", "val/macro_f1", "val/f1/0", "val/precision/2", "val/recall/1", "lr", "images_per_s"):
+        assert key in final
+    assert final["val/macro_f1"] > 0.8  # synthetic prototypes are easy
+    state = load_state(session.checkpoints[-1])
+    assert state["epoch"] == 2 and len(state["history"]) == 3
+    assert state["best"]["metric"] == "val/macro_f1"
+
+
+def test_resume_continues_the_epoch_count_and_matches_an_uninterrupted_run(sweep_file, tmp_path):
+    cfg = config(sweep_file, train={"epochs": 4}, scheduler={"name": "cosine"}, augment={"preset": "light"})
+    straight = LocalSession(tmp_path / "a")
+    straight_trainer = Trainer(cfg, straight)
+    straight_trainer.fit()
+
+    first = StopAfter(2, storage=tmp_path / "b")
+    with pytest.raises(Interrupted):
+        Trainer(cfg, first).fit()
+    resumed = LocalSession(tmp_path / "c", resume_from=first.checkpoints[-1])
+    resumed_trainer = Trainer(cfg, resumed)
+    resumed_trainer.fit()
+
+    assert [r["epoch"] for r in resumed.results] == [3, 4]
+    a = straight_trainer.folds[0].module.state_dict()
+    b = resumed_trainer.folds[0].module.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert resumed.results[-1]["val/loss"] == straight.results[-1]["val/loss"]
+    assert resumed.results[-1]["lr"] == straight.results[-1]["lr"]
+
+
+def test_a_finished_run_reports_its_last_result_again_when_resumed(sweep_file, tmp_path):
+    cfg = config(sweep_file, train={"epochs": 2})
+    done = LocalSession(tmp_path / "a")
+    Trainer(cfg, done).fit()
+    again = LocalSession(tmp_path / "b", resume_from=done.checkpoints[-1])
+    Trainer(cfg, again).fit()
+    assert len(again.results) == 1 and again.results[0]["epoch"] == 2
+    assert again.results[0] == done.results[-1]
+
+
+def test_diverging_loss_stops_at_once_with_the_reason(sweep_file, tmp_path):
+    cfg = config(sweep_file, optimizer={"lr": 1e30, "momentum": 0.0}, train={"epochs": 3})
+    session = LocalSession(tmp_path)
+    out = Trainer(cfg, session).fit()
+    assert out["diverged"] == 1
+    assert "training loss became" in out["error"]
+    assert session.results[-1]["diverged"] == 1
+    assert not session.checkpoints or len(session.checkpoints) < 3
+
+
+def test_accumulation_steps_the_optimizer_once_per_group(sweep_file, tmp_path):
+    # 96 samples, 75% train = 72, batch 8 -> 9 micro-batches; accumulate 4 -> 3 optimizer steps
+    cfg = config(sweep_file, train={"epochs": 1, "batch_size": 8, "accumulate": 4}, optimizer={"name": "adam", "lr": 0.01})
+    trainer = Trainer(cfg, LocalSession(tmp_path))
+    trainer.fit()
+    opt_state = trainer.folds[0].optimizer.state_dict()["state"]
+    steps = {int(s["step"]) for s in opt_state.values()}
+    assert steps == {3}
+
+
+def test_checkpoint_loads_with_weights_only(sweep_file, tmp_path):
+    cfg = config(sweep_file, train={"epochs": 1})
+    session = LocalSession(tmp_path)
+    Trainer(cfg, session).fit()
+    state = torch.load(Path(session.checkpoints[0]) / "state.pt", weights_only=True)
+    assert "model" in state["folds"][0]
+    preds = np.load(Path(session.checkpoints[0]) / "predictions.npz")
+    assert preds["scores_0"].shape[1] == 3

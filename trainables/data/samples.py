@@ -1,0 +1,95 @@
+"""What a data source hands to the trainer: images, labels and their classes.
+
+Images are read lazily through an `ImageStore` (one per source layout); every
+store yields HWC uint8 arrays so that albumentations and the normalization see
+the same kind of input whatever the source. Labels are class indices (N,) for
+binary and multi-class tasks, a float multi-hot matrix (N, C) for multi-label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+import numpy as np
+
+
+class ImageStore(Protocol):
+    def __len__(self) -> int: ...
+
+    def load(self, i: int) -> np.ndarray:
+        """Sample `i` as an HWC uint8 array; raise DataError naming the sample."""
+
+    def name(self, i: int) -> str:
+        """How a user finds sample `i` (a file path, a row number)."""
+
+
+@dataclass
+class ArrayStore:
+    """Images already in memory as an (N, H, W, C) uint8 array."""
+
+    images: np.ndarray
+    label: str = "row"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, i: int) -> np.ndarray:
+        return self.images[i]
+
+    def name(self, i: int) -> str:
+        return f"{self.label} {i}"
+
+
+@dataclass
+class Samples:
+    images: ImageStore
+    labels: np.ndarray
+    classes: list[str]
+    task: str  # binary | multiclass | multilabel
+    groups: Optional[np.ndarray] = None
+    in_chans: int = 3
+    preset_val: Optional[np.ndarray] = None  # a validation set the source fixes itself (digits_lt)
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
+
+    def class_counts(self, indices: Optional[np.ndarray] = None) -> np.ndarray:
+        """Samples per class among `indices` (all when None)."""
+        labels = self.labels if indices is None else self.labels[indices]
+        if self.multilabel:
+            return labels.sum(axis=0).astype(np.int64)
+        return np.bincount(labels, minlength=self.num_classes).astype(np.int64)
+
+    def stratify_labels(self) -> np.ndarray:
+        return self.labels
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Scale float images in [0, 1] (or [0, max]) to uint8 HWC."""
+    if images.dtype == np.uint8:
+        return images
+    images = images.astype(np.float32)
+    top = float(images.max()) if images.size else 1.0
+    scale = 255.0 if top <= 1.0 else 255.0 / top
+    return np.clip(np.rint(images * scale), 0, 255).astype(np.uint8)
+
+
+def infer_task(declared: str, labels: np.ndarray, num_classes: int) -> str:
+    if declared != "auto":
+        return declared
+    if labels.ndim == 2:
+        return "multilabel"
+    return "binary" if num_classes == 2 else "multiclass"

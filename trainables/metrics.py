@@ -1,0 +1,117 @@
+"""Classification metrics from a whole validation set's scores, with scikit-learn.
+
+The trainer gathers every sample's scores from every DDP worker, drops the
+duplicates a `DistributedSampler` pads with, and calls `classification_metrics`
+once: the figures are exactly those of a single-process evaluation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def metric_key(name: str) -> str:
+    """A class name made safe for MLflow and Tune metric keys."""
+    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", str(name))
+
+
+def predictions(task: str, scores: np.ndarray, threshold: float | np.ndarray = 0.5) -> np.ndarray:
+    """Class indices (single-label) or a 0/1 matrix (multi-label) from logits."""
+    if task == "multilabel":
+        return (1.0 / (1.0 + np.exp(-scores)) >= threshold).astype(np.int64)
+    return scores.argmax(axis=1)
+
+
+def tune_thresholds(targets: np.ndarray, scores: np.ndarray, grid: Sequence[float] = tuple(np.linspace(0.05, 0.95, 19))) -> np.ndarray:
+    """Per class, the threshold on the sigmoid that maximizes that class's F1."""
+    probs = 1.0 / (1.0 + np.exp(-scores))
+    best = np.full(targets.shape[1], 0.5)
+    for c in range(targets.shape[1]):
+        f1s = [skm.f1_score(targets[:, c], probs[:, c] >= t, zero_division=0) for t in grid]
+        best[c] = grid[int(np.argmax(f1s))]
+    return best
+
+
+def classification_metrics(
+    task: str,
+    targets: np.ndarray,
+    scores: np.ndarray,
+    classes: Sequence[str],
+    threshold: float | np.ndarray = 0.5,
+) -> dict[str, float]:
+    labels = list(range(len(classes)))
+    preds = predictions(task, scores, threshold)
+    out: dict[str, float] = {
+        "accuracy": skm.accuracy_score(targets, preds),
+        "macro_f1": skm.f1_score(targets, preds, average="macro", labels=labels, zero_division=0),
+        "micro_f1": skm.f1_score(targets, preds, average="micro", labels=labels, zero_division=0),
+        "weighted_f1": skm.f1_score(targets, preds, average="weighted", labels=labels, zero_division=0),
+    }
+    if task == "multilabel":
+        out["balanced_accuracy"] = _multilabel_balanced_accuracy(targets, preds)
+        out.update(_ranking_metrics(targets, scores))
+    else:
+        out["balanced_accuracy"] = _balanced_accuracy(targets, preds, labels)
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)
+    for c, name in enumerate(classes):
+        key = metric_key(name)
+        out[f"precision/{key}"] = float(precision[c])
+        out[f"recall/{key}"] = float(recall[c])
+        out[f"f1/{key}"] = float(f1[c])
+    return {k: float(v) for k, v in out.items()}
+
+
+def _balanced_accuracy(targets: np.ndarray, preds: np.ndarray, labels: list[int]) -> float:
+    """Mean recall over the classes present in `targets` (sklearn's definition)."""
+    recalls = skm.recall_score(targets, preds, labels=labels, average=None, zero_division=0)
+    present = np.isin(labels, np.unique(targets))
+    return float(recalls[present].mean()) if present.any() else 0.0
+
+
+def _multilabel_balanced_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:
+    tpr = (preds * targets).sum(0) / np.maximum(targets.sum(0), 1)
+    tnr = ((1 - preds) * (1 - targets)).sum(0) / np.maximum((1 - targets).sum(0), 1)
+    return float(((tpr + tnr) / 2).mean())
+
+
+def _ranking_metrics(targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Macro AUROC and mAP over the classes that have both positives and negatives."""
+    valid = [c for c in range(targets.shape[1]) if 0 < targets[:, c].sum() < len(targets)]
+    if not valid:
+        return {}
+    t, s = targets[:, valid], scores[:, valid]
+    return {
+        "auroc": float(skm.roc_auc_score(t, s, average="macro")),
+        "map": float(skm.average_precision_score(t, s, average="macro")),
+    }
+
+
+def confusion(task: str, targets: np.ndarray, scores: np.ndarray, num_classes: int, threshold: float | np.ndarray = 0.5) -> np.ndarray:
+    """(C, C) confusion matrix, or (C, 2, 2) per-class matrices for multi-label."""
+    preds = predictions(task, scores, threshold)
+    if task == "multilabel":
+        return skm.multilabel_confusion_matrix(targets, preds)
+    return skm.confusion_matrix(targets, preds, labels=list(range(num_classes)))
+
+
+def per_class_report(task: str, targets: np.ndarray, scores: np.ndarray, classes: Sequence[str], threshold: float | np.ndarray = 0.5) -> list[dict]:
+    """Rows of class, precision, recall, f1, support (for a CSV)."""
+    preds = predictions(task, scores, threshold)
+    p, r, f, s = skm.precision_recall_fscore_support(targets, preds, labels=list(range(len(classes))), zero_division=0)
+    return [dict(cls=c, precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(s[i])) for i, c in enumerate(classes)]
+
+
+def nll(task: str, targets: np.ndarray, scores: np.ndarray) -> float:
+    """Cross-entropy (single-label) or mean binary cross-entropy (multi-label) of the scores:
+    the same validation loss for every training loss, so trials stay comparable."""
+    import torch
+    from torch.nn import functional as F
+
+    s = torch.as_tensor(scores, dtype=torch.float64)
+    if task == "multilabel":
+        return float(F.binary_cross_entropy_with_logits(s, torch.as_tensor(targets, dtype=torch.float64)))
+    return float(F.cross_entropy(s, torch.as_tensor(targets, dtype=torch.long)))

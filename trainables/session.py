@@ -1,0 +1,136 @@
+"""Where a trainer runs: inside a Ray Train worker group, or in this process.
+
+The trainer talks only to a `Session`: prepare the model and loaders, gather
+objects across workers, fetch the checkpoint to resume from, and report an
+epoch's metrics with its checkpoint. `RaySession` does this through Ray Train
+(DDP over gloo or NCCL); `LocalSession` runs the same loop in one process,
+for unit tests and for a one-worker trial that needs no worker group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+from torch import distributed as dist
+from torch.utils.data import DataLoader
+
+
+class Session:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.to(self.device)
+
+    def prepare_loader(self, loader: DataLoader) -> DataLoader:
+        return loader
+
+    def set_epoch(self, loader: DataLoader, epoch: int) -> None:
+        sampler = getattr(loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def all_reduce_max(self, value: float) -> float:
+        return value
+
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    @contextlib.contextmanager
+    def checkpoint_dir(self) -> Iterator[Optional[Path]]:
+        """The directory of the checkpoint to resume from, if any."""
+        yield None
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Optional[Path]) -> None:
+        raise NotImplementedError
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+class LocalSession(Session):
+    """One process; checkpoints are copied under `storage` (epoch_0001, ...)."""
+
+    def __init__(self, storage: str | Path | None = None, resume_from: str | Path | None = None, device: str | None = None):
+        self.storage = Path(storage or tempfile.mkdtemp(prefix="raysweep-local-"))
+        self.resume_from = Path(resume_from) if resume_from else None
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.results: list[dict[str, Any]] = []
+        self.checkpoints: list[Path] = []
+
+    @contextlib.contextmanager
+    def checkpoint_dir(self) -> Iterator[Optional[Path]]:
+        yield self.resume_from
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Optional[Path]) -> None:
+        self.results.append(dict(metrics))
+        if checkpoint_dir is not None:
+            dest = self.storage / f"epoch_{int(metrics['epoch']):04d}"
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(checkpoint_dir, dest)
+            self.checkpoints.append(dest)
+
+
+class RaySession(Session):
+    """Inside `train_loop_per_worker` of a Ray Train `TorchTrainer`."""
+
+    def __init__(self):
+        import ray.train
+        import ray.train.torch
+
+        self._train = ray.train
+        self._torch = ray.train.torch
+        ctx = ray.train.get_context()
+        self.rank = ctx.get_world_rank()
+        self.world_size = ctx.get_world_size()
+        self.device = ray.train.torch.get_device()
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return self._torch.prepare_model(model)
+
+    def prepare_loader(self, loader: DataLoader) -> DataLoader:
+        return self._torch.prepare_data_loader(loader)
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        if self.world_size == 1:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def all_reduce_max(self, value: float) -> float:
+        if self.world_size == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t.item())
+
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.world_size > 1:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    @contextlib.contextmanager
+    def checkpoint_dir(self) -> Iterator[Optional[Path]]:
+        ckpt = self._train.get_checkpoint()
+        if ckpt is None:
+            yield None
+            return
+        with ckpt.as_directory() as d:
+            yield Path(d)
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Optional[Path]) -> None:
+        checkpoint = None
+        if checkpoint_dir is not None and self.is_main:
+            checkpoint = self._train.Checkpoint.from_directory(str(checkpoint_dir))
+        self._train.report(metrics, checkpoint=checkpoint)

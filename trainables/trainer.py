@@ -1,0 +1,181 @@
+"""The training loop of one trial: epochs of training and validation, a
+checkpoint every epoch, metrics reported through the session.
+
+    Trainer(cfg, LocalSession()).fit()        # in this process
+    Trainer(cfg, RaySession()).fit()          # inside a Ray Train worker
+
+Under per-trial cross-validation (`search.cv.mode: per_trial`) the trainer
+holds one `FoldRun` per fold and trains them in lockstep, so every epoch
+reports the folds' mean (the objective, which ASHA prunes on) and spread.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from raysweep.config.schema import SweepConfig
+from trainables.checkpoint import CONFIG_FILE, epoch_seed, load_state, rng_state, save_state, seed_everything, set_rng_state
+from trainables.data.samples import Samples
+from trainables.data.sources import load_samples
+from trainables.data.splits import make_split
+from trainables.fold import EpochStats, FoldRun, NonFiniteLoss
+from trainables.metrics import classification_metrics, nll
+from trainables.session import Session
+
+PREDICTIONS_FILE = "predictions.npz"
+SPLITS_FILE = "splits.npz"  # per split, per sample: 0 train, 1 validation, -1 unused
+# scalar metrics that get a fold mean and standard deviation under cross-validation
+CV_SCALARS = ("loss", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy", "auroc", "map")
+
+
+def progress_line(metrics: dict[str, Any], cfg: SweepConfig) -> str:
+    keys = ("train/loss", "val/loss", cfg.search.primary_metric)
+    shown = "  ".join(f"{k} {metrics[k]:.4f}" for k in dict.fromkeys(keys) if k in metrics)
+    return f"epoch {metrics['epoch']}/{cfg.train.epochs}  {shown}  ({metrics['epoch_time_s']:.1f}s, {metrics['images_per_s']:.0f} img/s)"
+
+
+def per_trial_cv(cfg: SweepConfig) -> bool:
+    return cfg.search.cv is not None and cfg.search.cv.mode == "per_trial"
+
+
+class Trainer:
+    def __init__(self, cfg: SweepConfig, session: Session, samples: Optional[Samples] = None, verbose: bool = False):
+        self.cfg = cfg
+        self.session = session
+        self.verbose = verbose
+        seed_everything(cfg.train.seed + session.rank)  # model init identical across folds of one seed
+        if cfg.train.deterministic:
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        self.samples = samples if samples is not None else load_samples(cfg.data)
+        fold_ids = range(cfg.data.folds) if per_trial_cv(cfg) else [None]
+        self.folds = []
+        for k, fold in enumerate(fold_ids):
+            seed_everything(cfg.train.seed)  # every fold starts from the same initial weights
+            self.folds.append(FoldRun(cfg, session, self.samples, make_split(cfg.data, self.samples, fold), k))
+        self.history: list[dict[str, Any]] = []
+        self.best: Optional[dict[str, Any]] = None
+
+    # -- checkpoints ---------------------------------------------------------
+    def state_dict(self, epoch: int, rngs: list) -> dict:
+        return {
+            "epoch": epoch,
+            "folds": [f.state_dict() for f in self.folds],
+            "rng": rngs,  # one per rank
+            "history": self.history,
+            "best": self.best,
+        }
+
+    def restore(self) -> int:
+        """Load the session's checkpoint, if any; return the first epoch still to train."""
+        with self.session.checkpoint_dir() as directory:
+            if directory is None:
+                return 0
+            state = load_state(directory)
+        if len(state["folds"]) != len(self.folds):
+            raise RuntimeError(f"checkpoint has {len(state['folds'])} folds, this trial trains {len(self.folds)}")
+        for fold, fold_state in zip(self.folds, state["folds"]):
+            fold.load_state_dict(fold_state)
+        rngs = state["rng"]
+        set_rng_state(rngs[self.session.rank] if self.session.rank < len(rngs) else rngs[0])
+        self.history = list(state["history"])
+        self.best = state.get("best")
+        return int(state["epoch"]) + 1
+
+    def _write_checkpoint(self, epoch: int, predictions: list, rngs: list) -> Path:
+        directory = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-"))
+        save_state(directory, self.state_dict(epoch, rngs))
+        (directory / CONFIG_FILE).write_text(json.dumps(self.cfg.model_dump(mode="json", by_alias=True), indent=1))
+        arrays = {}
+        for k, (targets, scores) in enumerate(predictions):
+            arrays[f"targets_{k}"], arrays[f"scores_{k}"] = targets, scores
+        np.savez_compressed(directory / PREDICTIONS_FILE, classes=np.array(self.samples.classes), task=self.samples.task, **arrays)
+        assignment = np.stack([fold.split.assignment(len(self.samples)) for fold in self.folds])
+        np.savez_compressed(directory / SPLITS_FILE, assignment=assignment)
+        return directory
+
+    # -- metrics -------------------------------------------------------------
+    def _val_metrics(self, targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+        m = classification_metrics(self.samples.task, targets, scores, self.samples.classes, self.cfg.train.threshold)
+        m["loss"] = nll(self.samples.task, targets, scores)
+        return m
+
+    def _epoch_metrics(self, epoch: int, stats: list[EpochStats], predictions: list) -> dict[str, Any]:
+        per_fold = [self._val_metrics(t, s) for t, s in predictions]
+        seconds = sum(s.seconds for s in stats)
+        out: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train/loss": float(np.mean([s.loss for s in stats])),
+            "lr": stats[0].lr,
+            "epoch_time_s": seconds,
+            "images_per_s": sum(s.images for s in stats) / max(seconds, 1e-9),
+        }
+        if len(per_fold) == 1:
+            out.update({f"val/{k}": v for k, v in per_fold[0].items()})
+            return out
+        for k, fold in enumerate(per_fold):
+            out.update({f"fold{k}/val/{name}": fold[name] for name in CV_SCALARS if name in fold})
+        for name in per_fold[0]:
+            values = [fold[name] for fold in per_fold]
+            out[f"val/{name}"] = float(np.mean(values))
+            if name in CV_SCALARS:
+                out[f"val/{name}_std"] = float(np.std(values))
+        return out
+
+    def _update_best(self, metrics: dict[str, Any]) -> None:
+        key, mode = self.cfg.search.primary_metric, self.cfg.search.primary_mode
+        value = metrics.get(key)
+        if value is None:
+            return
+        if self.best is None or (value > self.best["value"] if mode == "max" else value < self.best["value"]):
+            self.best = {"metric": key, "value": float(value), "epoch": int(metrics["epoch"])}
+
+    # -- the loop ------------------------------------------------------------
+    def _start_epoch(self, epoch: int) -> None:
+        if self.cfg.train.reseed_every_epoch:
+            seed = epoch_seed(self.cfg.train.seed, epoch, self.session.rank)
+            seed_everything(seed)
+            for fold in self.folds:
+                fold.train_set.transform.reseed(seed)
+
+    def fit(self) -> dict[str, Any]:
+        """Train the remaining epochs; return the last epoch's metrics (main worker)."""
+        start = self.restore()
+        if start >= self.cfg.train.epochs and self.history:
+            # already past its last epoch (the driver died after the final checkpoint): report once more
+            self.session.report(dict(self.history[-1]), None)
+            return self.history[-1]
+        metrics: dict[str, Any] = {}
+        for epoch in range(start, self.cfg.train.epochs):
+            self._start_epoch(epoch)
+            try:
+                stats = [fold.train_epoch(epoch) for fold in self.folds]
+            except NonFiniteLoss as e:
+                # reported, not raised: Ray Train would retry a deterministic failure max_failures times
+                self.session.report({"epoch": epoch + 1, "diverged": 1, "error": str(e)}, None)
+                return {"epoch": epoch + 1, "diverged": 1, "error": str(e)}
+            predictions = [fold.predict() for fold in self.folds]
+            if self.session.is_main:
+                metrics = self._epoch_metrics(epoch, stats, predictions)
+                self._update_best(metrics)
+                self.history.append(metrics)
+                if self.verbose:
+                    print(progress_line(metrics, self.cfg), flush=True)
+            objective = self.session.all_gather_object(metrics.get(self.cfg.search.primary_metric))[0]
+            for fold in self.folds:
+                fold.step_scheduler(epoch, objective)  # before the checkpoint, which must hold next epoch's schedule
+            rngs = self.session.all_gather_object(rng_state())
+            ckpt_dir = self._write_checkpoint(epoch, predictions, rngs) if self.session.is_main else None
+            try:
+                self.session.report(metrics if self.session.is_main else {"epoch": epoch + 1}, ckpt_dir)
+            finally:
+                if ckpt_dir is not None:
+                    shutil.rmtree(ckpt_dir, ignore_errors=True)
+        return metrics
