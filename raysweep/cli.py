@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 from raysweep import __version__
 from raysweep.errors import UserError
 
-COMMANDS = ("train", "validate")
+COMMANDS = ("run", "resume", "train", "validate", "report", "ui")
 EXIT_USER_ERROR = 2
 
 

@@ -13,7 +13,7 @@ class UserError(Exception):
     """A mistake in the user's config, command line or data."""
 
     def __init__(self, message: str, *, source: str | None = None, path: str | None = None):
-        self.message = message
+        self.message = _original_line(message)
         self.source = source
         self.path = path
         super().__init__(self.line())
@@ -30,6 +30,16 @@ class UserError(Exception):
         if self.source:
             return self
         return type(self)(self.message, source=source, path=self.path)
+
+
+def _original_line(message: str) -> str:
+    """torch re-raises an error from a DataLoader worker as `type(message=<whole
+    traceback>)`; its last line is `module.DataError: <the original line>`."""
+    if "\n" not in message or "Traceback" not in message:
+        return message
+    last = [line for line in message.strip().splitlines() if line.strip()][-1]
+    head, sep, rest = last.partition(": ")
+    return rest if sep and head.rsplit(".", 1)[-1].endswith("Error") else last
 
 
 def _rebuild(cls, message, source, path):

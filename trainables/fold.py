@@ -80,7 +80,7 @@ class FoldRun:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = session.prepare_model(model)
-        self.criterion = build_loss(cfg.loss.name, class_counts=self.class_counts, num_classes=samples.num_classes, **loss_kwargs(cfg.loss)).to(device)
+        self.criterion = build_loss(cfg.loss.name, class_counts=self.class_counts, num_classes=samples.num_classes, task=samples.task, **loss_kwargs(cfg.loss)).to(device)
         self.optimizer = build_optimizer(self.model, cfg.optimizer)
         self.scheduler = build_scheduler(self.optimizer, cfg.scheduler, cfg.train.epochs, cfg.search.primary_mode)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and cfg.train.amp == "fp16")

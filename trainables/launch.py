@@ -37,6 +37,7 @@ def build_trainer(
     callbacks: Sequence = (),
     resume_from=None,
     verbose: bool = False,
+    listeners: Sequence = (),
 ):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.v2.api.config import LoggingConfig
@@ -63,7 +64,7 @@ def build_trainer(
     )
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg, "verbose": verbose},
+        train_loop_config={"cfg": cfg, "verbose": verbose, "listeners": list(listeners)},
         scaling_config=scaling,
         run_config=run_config,
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),

@@ -11,6 +11,7 @@ import re
 from typing import Optional, Sequence
 
 import numpy as np
+from scipy.special import expit
 from sklearn import metrics as skm
 
 
@@ -19,21 +20,37 @@ def metric_key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\- ]", "_", str(name))
 
 
+def sigmoid(scores: np.ndarray) -> np.ndarray:
+    return expit(np.asarray(scores, dtype=np.float64))  # no overflow warning on large logits
+
+
 def predictions(task: str, scores: np.ndarray, threshold: float | np.ndarray = 0.5) -> np.ndarray:
-    """Class indices (single-label) or a 0/1 matrix (multi-label) from logits."""
+    """Class indices (single-label) or a 0/1 matrix (multi-label) from logits; a
+    multi-label `threshold` on the sigmoid is one number or one per class."""
     if task == "multilabel":
-        return (1.0 / (1.0 + np.exp(-scores)) >= threshold).astype(np.int64)
+        return (sigmoid(scores) >= threshold).astype(np.int64)
     return scores.argmax(axis=1)
 
 
-def tune_thresholds(targets: np.ndarray, scores: np.ndarray, grid: Sequence[float] = tuple(np.linspace(0.05, 0.95, 19))) -> np.ndarray:
-    """Per class, the threshold on the sigmoid that maximizes that class's F1."""
-    probs = 1.0 / (1.0 + np.exp(-scores))
-    best = np.full(targets.shape[1], 0.5)
-    for c in range(targets.shape[1]):
-        f1s = [skm.f1_score(targets[:, c], probs[:, c] >= t, zero_division=0) for t in grid]
-        best[c] = grid[int(np.argmax(f1s))]
-    return best
+DEFAULT_GRID = tuple(float(t) for t in np.round(np.linspace(0.05, 0.95, 19), 2))
+
+
+def tune_thresholds(targets: np.ndarray, scores: np.ndarray, grid: Sequence[float] = DEFAULT_GRID, default: float = 0.5) -> np.ndarray:
+    """Per class, the threshold on the sigmoid from `grid` that maximizes that class's F1.
+
+    Among equally good thresholds the one nearest `default` wins, so a class whose F1
+    does not depend on the threshold (no positives in the set, say) keeps `default`
+    instead of drifting to the end of the grid."""
+    targets = np.asarray(targets).astype(bool)
+    grid_arr = np.asarray(grid, dtype=np.float64)
+    predicted = sigmoid(scores)[None] >= grid_arr[:, None, None]  # (T, N, C)
+    tp = (predicted & targets[None]).sum(axis=1)
+    fp = (predicted & ~targets[None]).sum(axis=1)
+    fn = targets.sum(axis=0)[None] - tp
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(tp.shape), where=(2 * tp + fp + fn) > 0)  # (T, C)
+    best = np.isclose(f1, f1.max(axis=0, keepdims=True), rtol=0, atol=1e-12)
+    distance = np.where(best, np.abs(grid_arr - default)[:, None], np.inf)
+    return grid_arr[distance.argmin(axis=0)]
 
 
 def classification_metrics(
@@ -43,6 +60,14 @@ def classification_metrics(
     classes: Sequence[str],
     threshold: float | np.ndarray = 0.5,
 ) -> dict[str, float]:
+    """Scalar metrics and per-class precision, recall and F1 (keys `precision/<class>`, ...).
+
+    Single-label: `accuracy` is the fraction right, `balanced_accuracy` the mean recall of the
+    classes present. Multi-label: `accuracy` is subset accuracy (every label of a sample
+    right), `balanced_accuracy` the macro mean of (TPR + TNR) / 2, and `auroc` / `map` are
+    macro AUROC and mean average precision of the scores. Binary: `auroc` / `map` rank the
+    samples by the score of class 1. A class never predicted has precision 0.
+    """
     labels = list(range(len(classes)))
     preds = predictions(task, scores, threshold)
     out: dict[str, float] = {
@@ -56,6 +81,8 @@ def classification_metrics(
         out.update(_ranking_metrics(targets, scores))
     else:
         out["balanced_accuracy"] = _balanced_accuracy(targets, preds, labels)
+        if task == "binary" and scores.shape[1] == 2:
+            out.update(_ranking_metrics((targets == 1)[:, None].astype(np.int64), (scores[:, 1] - scores[:, 0])[:, None]))
     precision, recall, f1, _ = skm.precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)
     for c, name in enumerate(classes):
         key = metric_key(name)
@@ -73,9 +100,14 @@ def _balanced_accuracy(targets: np.ndarray, preds: np.ndarray, labels: list[int]
 
 
 def _multilabel_balanced_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:
-    tpr = (preds * targets).sum(0) / np.maximum(targets.sum(0), 1)
-    tnr = ((1 - preds) * (1 - targets)).sum(0) / np.maximum((1 - targets).sum(0), 1)
-    return float(((tpr + tnr) / 2).mean())
+    """Per class (TPR + TNR) / 2, averaged over classes. A class without positives (or
+    without negatives) in the set has no TPR (TNR): its other rate stands alone, rather
+    than an undefined rate counting as 0."""
+    pos, neg = targets.sum(0), (1 - targets).sum(0)
+    tpr = np.divide((preds * targets).sum(0), pos, out=np.full(pos.shape, np.nan), where=pos > 0)
+    tnr = np.divide(((1 - preds) * (1 - targets)).sum(0), neg, out=np.full(neg.shape, np.nan), where=neg > 0)
+    per_class = np.nanmean(np.stack([tpr, tnr]), axis=0)
+    return float(np.nanmean(per_class)) if np.isfinite(per_class).any() else 0.0
 
 
 def _ranking_metrics(targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:

@@ -2,14 +2,26 @@
 (timm's scheduler classes, plus the continuous exponential decay of the
 CIFAR report), by name.
 
-Schedules follow timm's convention: `scheduler.step(epoch + 1, metric)` after
-each epoch sets the learning rate of the next one.
+    optimizer = build_optimizer(model, cfg.optimizer)
+    scheduler = build_scheduler(optimizer, cfg.scheduler, epochs=cfg.train.epochs, mode="max")
+    ...
+    scheduler.step(epoch + 1, metric)   # after each epoch: sets the next epoch's lr
+
+Weight decay goes only to weights: timm's `filter_bias_and_bn` puts biases and
+every 1-d parameter (norm scales and shifts) in a group with weight_decay 0,
+as timm's train.py does; the reports' plain `optim.SGD(weight_decay=...)`
+decayed those too, which hurts batch-norm nets and is not reproduced.
+
+Every schedule counts epochs from 0 including warmup: `warmup_epochs` replace
+the schedule's first epochs by a linear ramp from `warmup_lr`, and milestones,
+decay periods and T_max stay in absolute epochs.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from timm import optim as timm_optim
@@ -38,7 +50,9 @@ def optimizer_names() -> list[str]:
 
 
 def optimizer_kwargs(cfg: OptimizerConfig) -> dict:
-    kwargs = dict(opt=resolve_optimizer_name(cfg.name, cfg.nesterov), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    """`optimizer.*` as keyword arguments for `create_optimizer_v2`; each optimizer
+    gets only the hyperparameters it has (momentum for SGD, betas/eps for Adam)."""
+    kwargs: dict[str, Any] = dict(opt=resolve_optimizer_name(cfg.name, cfg.nesterov), lr=cfg.lr, weight_decay=cfg.weight_decay)
     info = timm_optim.get_optimizer_info(kwargs["opt"].removeprefix("lookahead_"))
     if info.has_momentum:
         kwargs["momentum"] = cfg.momentum
@@ -53,24 +67,84 @@ def build_optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim
     return timm_optim.create_optimizer_v2(model, **optimizer_kwargs(cfg))
 
 
-class ExponentialLRScheduler(Scheduler):
-    """lr = lr0 * decay_rate ** (epoch / decay_epochs): the CIFAR report's
-    "decay factor 0.8 every 3 epochs", continuous rather than staircase."""
+class _Warmup(Scheduler):
+    """A timm scheduler whose first `warmup_t` epochs ramp linearly from `warmup_lr_init`."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, decay_epochs: float, decay_rate: float, warmup_t: int = 0, warmup_lr_init: float = 0.0):
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_t: int = 0, warmup_lr_init: float = 0.0):
         super().__init__(optimizer, param_group_field="lr", initialize=True)
-        self.decay_epochs = decay_epochs
-        self.decay_rate = decay_rate
         self.warmup_t = warmup_t
         self.warmup_lr_init = warmup_lr_init
+        self.warmup_steps = [(v - warmup_lr_init) / warmup_t for v in self.base_values] if warmup_t else []
         if warmup_t:
-            self.warmup_steps = [(v - warmup_lr_init) / warmup_t for v in self.base_values]
-            super().update_groups(self.warmup_lr_init)
+            self.update_groups(warmup_lr_init)
 
     def _get_lr(self, t: int) -> list[float]:
         if t < self.warmup_t:
             return [self.warmup_lr_init + t * s for s in self.warmup_steps]
+        return self._after_warmup(t)
+
+    def _after_warmup(self, t: int) -> list[float]:
+        raise NotImplementedError
+
+
+class ExponentialLRScheduler(_Warmup):
+    """lr = lr0 * decay_rate ** (epoch / decay_epochs): the CIFAR report's
+    "decay factor 0.8 every 3 epochs", continuous rather than staircase."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, decay_epochs: float, decay_rate: float, warmup_t: int = 0, warmup_lr_init: float = 0.0):
+        self.decay_epochs = decay_epochs
+        self.decay_rate = decay_rate
+        super().__init__(optimizer, warmup_t, warmup_lr_init)
+
+    def _after_warmup(self, t: int) -> list[float]:
         return [v * math.pow(self.decay_rate, t / self.decay_epochs) for v in self.base_values]
+
+
+class MultiStepLRScheduler(_Warmup):
+    """lr = lr0 * decay_rate ** (milestones passed), as torch's MultiStepLR (ECE449:
+    [5, 10, 20, 40, 75], 0.25): milestone m first applies to epoch m (0-based).
+    timm's own applies it one epoch early (at t = m - 1), kept there for old schedules."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, milestones: list[int], decay_rate: float, warmup_t: int = 0, warmup_lr_init: float = 0.0):
+        self.milestones = sorted(milestones)
+        self.decay_rate = decay_rate
+        super().__init__(optimizer, warmup_t, warmup_lr_init)
+
+    def _after_warmup(self, t: int) -> list[float]:
+        return [v * self.decay_rate ** bisect.bisect_right(self.milestones, t) for v in self.base_values]
+
+
+class PlateauLRScheduler(_Warmup):
+    """Multiply lr by `decay_rate` once the objective has not improved (in `mode`)
+    for more than `patience` epochs: torch's ReduceLROnPlateau after a warmup.
+
+    timm's version is deprecated and checkpoints only the best value, so a resumed
+    trial would lose its count of bad epochs; this one checkpoints all of it.
+    Objectives of warmup epochs are not counted."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, decay_rate: float, patience: int, lr_min: float, mode: str, warmup_t: int = 0, warmup_lr_init: float = 0.0):
+        super().__init__(optimizer, warmup_t, warmup_lr_init)
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=decay_rate, patience=patience, min_lr=lr_min)
+
+    def step(self, epoch: int, metric: Optional[float] = None) -> None:
+        self.metric = metric
+        if epoch <= self.warmup_t:
+            self.update_groups(self._get_lr(epoch) if epoch < self.warmup_t else self.base_values)
+        elif metric is not None:
+            self.plateau.step(metric)
+
+    def _after_warmup(self, t: int) -> list[float]:
+        return list(self.base_values)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "plateau")}
+        state["plateau"] = self.plateau.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        self.plateau.load_state_dict(state.pop("plateau"))
+        self.__dict__.update(state)
 
 
 SchedulerFactory = Callable[[torch.optim.Optimizer, SchedulerConfig, int, str], Optional[Scheduler]]
@@ -89,28 +163,34 @@ def _none(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Optional[Schedul
 @SCHEDULERS.register("step")
 def _step(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Scheduler:
     """Staircase: multiply by decay_rate every decay_epochs (IJCNN: 0.1 every 10)."""
-    return timm_sched.StepLRScheduler(opt, decay_t=cfg.decay_epochs, decay_rate=cfg.decay_rate, **_warmup(cfg))
+    return timm_sched.StepLRScheduler(opt, decay_t=cfg.decay_epochs, decay_rate=cfg.decay_rate, warmup_prefix=False, **_warmup(cfg))
 
 
 @SCHEDULERS.register("multistep")
 def _multistep(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Scheduler:
-    return timm_sched.MultiStepLRScheduler(opt, decay_t=list(cfg.milestones), decay_rate=cfg.decay_rate, **_warmup(cfg))
+    """Multiply by decay_rate at each of `milestones` (ECE449: [5, 10, 20, 40, 75], 0.25)."""
+    return MultiStepLRScheduler(opt, milestones=list(cfg.milestones), decay_rate=cfg.decay_rate, **_warmup(cfg))
 
 
 @SCHEDULERS.register("cosine")
 def _cosine(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Scheduler:
-    return timm_sched.CosineLRScheduler(opt, t_initial=cfg.t_max or epochs, lr_min=cfg.min_lr, **_warmup(cfg))
+    """Half a cosine from lr to min_lr over t_max epochs (default: all), then min_lr."""
+    return timm_sched.CosineLRScheduler(opt, t_initial=cfg.t_max or epochs, lr_min=cfg.min_lr, warmup_prefix=False, **_warmup(cfg))
 
 
 @SCHEDULERS.register("exponential")
 def _exponential(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Scheduler:
+    """lr0 * decay_rate ** (epoch / decay_epochs) (CIFAR report: 0.8 every 3 epochs)."""
     return ExponentialLRScheduler(opt, decay_epochs=cfg.decay_epochs, decay_rate=cfg.decay_rate, **_warmup(cfg))
 
 
 @SCHEDULERS.register("plateau")
 def _plateau(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Scheduler:
-    return timm_sched.PlateauLRScheduler(opt, decay_rate=cfg.decay_rate, patience_t=cfg.patience, lr_min=cfg.min_lr, mode=mode, **_warmup(cfg))
+    """Multiply by decay_rate after `patience` epochs without a better objective."""
+    return PlateauLRScheduler(opt, decay_rate=cfg.decay_rate, patience=cfg.patience, lr_min=cfg.min_lr, mode=mode, **_warmup(cfg))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, epochs: int, mode: str = "max") -> Optional[Scheduler]:
+    """The schedule `scheduler.name`, or None for `none`; `mode` is the objective's
+    direction, which `plateau` needs."""
     return SCHEDULERS.get(cfg.name, path="scheduler.name")(optimizer, cfg, epochs, mode)

@@ -20,6 +20,11 @@ from torch import distributed as dist
 from torch.utils.data import DataLoader
 
 
+# Result key carrying the worker group's placement group id (hex), reported by rank 0 so the
+# sweep driver can free it when Tune stops the trial (raysweep.sweep.callbacks.WorkerGroupReaper).
+PG_KEY = "_pg"
+
+
 class Session:
     rank: int = 0
     world_size: int = 1
@@ -85,8 +90,10 @@ class RaySession(Session):
     """Inside `train_loop_per_worker` of a Ray Train `TorchTrainer`."""
 
     def __init__(self):
+        import ray
         import ray.train
         import ray.train.torch
+        import ray.util
 
         self._train = ray.train
         self._torch = ray.train.torch
@@ -94,6 +101,8 @@ class RaySession(Session):
         self.rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
         self.device = ray.train.torch.get_device()
+        pg = ray.util.get_current_placement_group()
+        self.pg_hex = pg.id.hex() if pg is not None else None
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return self._torch.prepare_model(model)
@@ -133,4 +142,6 @@ class RaySession(Session):
         checkpoint = None
         if checkpoint_dir is not None and self.is_main:
             checkpoint = self._train.Checkpoint.from_directory(str(checkpoint_dir))
+        if self.is_main and self.pg_hex:
+            metrics = {**metrics, PG_KEY: self.pg_hex}
         self._train.report(metrics, checkpoint=checkpoint)

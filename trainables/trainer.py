@@ -15,7 +15,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -25,12 +25,14 @@ from trainables.checkpoint import CONFIG_FILE, epoch_seed, load_state, rng_state
 from trainables.data.samples import Samples
 from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
-from trainables.fold import EpochStats, FoldRun, NonFiniteLoss
-from trainables.metrics import classification_metrics, nll
+from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, image_size
+from trainables.metrics import classification_metrics, nll, tune_thresholds
 from trainables.session import Session
 
 PREDICTIONS_FILE = "predictions.npz"
 SPLITS_FILE = "splits.npz"  # per split, per sample: 0 train, 1 validation, -1 unused
+META_FILE = "meta.json"  # epoch, metrics, classes, task, input shape: read without loading the state
+DIVERGED_FILE = "diverged.json"  # the marker checkpoint of a run whose loss became non-finite
 # scalar metrics that get a fold mean and standard deviation under cross-validation
 CV_SCALARS = ("loss", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy", "auroc", "map")
 
@@ -46,10 +48,14 @@ def per_trial_cv(cfg: SweepConfig) -> bool:
 
 
 class Trainer:
-    def __init__(self, cfg: SweepConfig, session: Session, samples: Optional[Samples] = None, verbose: bool = False):
+    def __init__(self, cfg: SweepConfig, session: Session, samples: Optional[Samples] = None, verbose: bool = False, listeners: Sequence = ()):
         self.cfg = cfg
         self.session = session
         self.verbose = verbose
+        # observers of the main worker's epochs (MLflow logging): start(trainer, first_epoch),
+        # epoch(metrics), finish(metrics, error); extras they set go into every report
+        self.listeners = list(listeners)
+        self.report_extras: dict[str, Any] = {}
         seed_everything(cfg.train.seed + session.rank)  # model init identical across folds of one seed
         if cfg.train.deterministic:
             torch.backends.cudnn.deterministic = True
@@ -73,12 +79,11 @@ class Trainer:
             "best": self.best,
         }
 
-    def restore(self) -> int:
-        """Load the session's checkpoint, if any; return the first epoch still to train."""
-        with self.session.checkpoint_dir() as directory:
-            if directory is None:
-                return 0
-            state = load_state(directory)
+    def restore(self, directory: Optional[Path]) -> int:
+        """Load the checkpoint in `directory`, if any; return the first epoch still to train."""
+        if directory is None:
+            return 0
+        state = load_state(directory)
         if len(state["folds"]) != len(self.folds):
             raise RuntimeError(f"checkpoint has {len(state['folds'])} folds, this trial trains {len(self.folds)}")
         for fold, fold_state in zip(self.folds, state["folds"]):
@@ -97,14 +102,26 @@ class Trainer:
         for k, (targets, scores) in enumerate(predictions):
             arrays[f"targets_{k}"], arrays[f"scores_{k}"] = targets, scores
         np.savez_compressed(directory / PREDICTIONS_FILE, classes=np.array(self.samples.classes), task=self.samples.task, **arrays)
+        meta = {
+            "epoch": epoch + 1, "metrics": {k: v for k, v in self.history[-1].items() if isinstance(v, (int, float))},
+            "classes": list(self.samples.classes), "task": self.samples.task, "in_chans": self.samples.in_chans,
+            "image_size": list(image_size(self.samples)),
+        }
+        (directory / META_FILE).write_text(json.dumps(meta))
         assignment = np.stack([fold.split.assignment(len(self.samples)) for fold in self.folds])
         np.savez_compressed(directory / SPLITS_FILE, assignment=assignment)
         return directory
 
     # -- metrics -------------------------------------------------------------
     def _val_metrics(self, targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-        m = classification_metrics(self.samples.task, targets, scores, self.samples.classes, self.cfg.train.threshold)
-        m["loss"] = nll(self.samples.task, targets, scores)
+        task, threshold = self.samples.task, self.cfg.train.threshold
+        tuned = task == "multilabel" and self.cfg.train.tune_threshold
+        if tuned:  # per class, the best threshold on this very validation set: optimistic, as in the seed reports
+            threshold = tune_thresholds(targets, scores, default=self.cfg.train.threshold)
+        m = classification_metrics(task, targets, scores, self.samples.classes, threshold)
+        if tuned:
+            m["threshold_mean"] = float(np.mean(threshold))
+        m["loss"] = nll(task, targets, scores)
         return m
 
     def _epoch_metrics(self, epoch: int, stats: list[EpochStats], predictions: list) -> dict[str, Any]:
@@ -145,12 +162,56 @@ class Trainer:
             for fold in self.folds:
                 fold.train_set.transform.reseed(seed)
 
+    def _report_divergence(self, epoch: int, reason: str) -> dict[str, Any]:
+        """Report the divergence with a marker checkpoint, and stop.
+
+        Reported, not raised: Ray Train would retry a deterministic failure
+        max_failures times. The marker checkpoint makes the report the run's
+        result (Train's `Result.metrics` is the latest checkpoint's) and makes a
+        resumed run report the divergence again instead of training on. The
+        objectives are NaN so Tune accepts the result and no searcher mistakes it
+        for a score."""
+        metrics = {"epoch": epoch, "diverged": 1, "error": reason, **{m: float("nan") for m in self.cfg.search.metrics}}
+        marker = None
+        if self.session.is_main:
+            marker = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-"))
+            (marker / DIVERGED_FILE).write_text(json.dumps({"epoch": epoch, "error": reason}))
+        try:
+            self.session.report({**metrics, **self.report_extras}, marker)
+        finally:
+            if marker is not None:
+                shutil.rmtree(marker, ignore_errors=True)
+        self._notify("finish", metrics, reason)
+        return metrics
+
+    def _notify(self, event: str, *args) -> None:
+        if self.session.is_main:
+            for listener in self.listeners:
+                getattr(listener, event)(*args)
+
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs; return the last epoch's metrics (main worker)."""
-        start = self.restore()
+        with self.session.checkpoint_dir() as directory:
+            diverged = None
+            if directory is not None and (directory / DIVERGED_FILE).exists():
+                diverged = json.loads((directory / DIVERGED_FILE).read_text())
+            start = 0 if diverged else self.restore(directory)
+        self._notify("start", self, start)
+        if diverged:
+            return self._report_divergence(diverged["epoch"], diverged["error"])
+        try:
+            metrics = self._train_from(start)
+        except BaseException as e:
+            self._notify("finish", {}, f"{type(e).__name__}: {e}")
+            raise
+        if "diverged" not in metrics:
+            self._notify("finish", metrics, None)
+        return metrics
+
+    def _train_from(self, start: int) -> dict[str, Any]:
         if start >= self.cfg.train.epochs and self.history:
             # already past its last epoch (the driver died after the final checkpoint): report once more
-            self.session.report(dict(self.history[-1]), None)
+            self.session.report({**self.history[-1], **self.report_extras}, None)
             return self.history[-1]
         metrics: dict[str, Any] = {}
         for epoch in range(start, self.cfg.train.epochs):
@@ -158,9 +219,7 @@ class Trainer:
             try:
                 stats = [fold.train_epoch(epoch) for fold in self.folds]
             except NonFiniteLoss as e:
-                # reported, not raised: Ray Train would retry a deterministic failure max_failures times
-                self.session.report({"epoch": epoch + 1, "diverged": 1, "error": str(e)}, None)
-                return {"epoch": epoch + 1, "diverged": 1, "error": str(e)}
+                return self._report_divergence(epoch + 1, str(e))
             predictions = [fold.predict() for fold in self.folds]
             if self.session.is_main:
                 metrics = self._epoch_metrics(epoch, stats, predictions)
@@ -174,8 +233,10 @@ class Trainer:
             rngs = self.session.all_gather_object(rng_state())
             ckpt_dir = self._write_checkpoint(epoch, predictions, rngs) if self.session.is_main else None
             try:
-                self.session.report(metrics if self.session.is_main else {"epoch": epoch + 1}, ckpt_dir)
+                # the checkpoint first: an epoch logged elsewhere is then always one that can be resumed
+                self.session.report({**metrics, **self.report_extras} if self.session.is_main else {"epoch": epoch + 1}, ckpt_dir)
             finally:
                 if ckpt_dir is not None:
                     shutil.rmtree(ckpt_dir, ignore_errors=True)
+            self._notify("epoch", metrics)
         return metrics

@@ -53,6 +53,28 @@ def loss_known(cfg: SweepConfig) -> None:
 
 
 @check
+def loss_serves_task(cfg: SweepConfig) -> None:
+    """A declared task the loss cannot serve (an `auto` task is known only once the data is read)."""
+    from trainables.losses import LOSSES, loss_needs, loss_tasks
+
+    task, name = cfg.data.task, cfg.loss.name
+    if task == "auto" or task in loss_tasks(name):
+        return
+    fitting = [other for other in LOSSES.names() if task in loss_tasks(other)]
+    raise ConfigError(f"loss {name!r} needs {loss_needs(name)}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")
+
+
+@check
+def ldam_margin_form(cfg: SweepConfig) -> None:
+    if cfg.loss.name == "ldam" and (cfg.loss.max_m is None) == (cfg.loss.C is None):
+        got = "neither" if cfg.loss.max_m is None else "both"
+        raise ConfigError(
+            f"loss 'ldam' takes exactly one of loss.max_m (largest margin, Cao et al.) and loss.C (margin C / n_j^(1/4)); got {got}",
+            path="loss.C",
+        )
+
+
+@check
 def optimizer_known(cfg: SweepConfig) -> None:
     from trainables.optim import optimizer_names, resolve_optimizer_name
 

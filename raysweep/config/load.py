@@ -103,6 +103,22 @@ def parse_override(text: str) -> tuple[str, Any]:
         return key, value
 
 
+# keys that hold file-system paths: made absolute when the file is loaded, so that
+# Ray workers (which run in other directories) find the same files
+PATH_KEYS = ("data.path", "data.root", "model.pretrained", "tracking.artifact_location")
+
+
+def absolute_paths(raw: dict, base: Path) -> None:
+    for key in PATH_KEYS:
+        section, _, leaf = key.partition(".")
+        node = raw.get(section)
+        value = node.get(leaf) if isinstance(node, dict) else None
+        if isinstance(value, str) and value and "://" not in value and not Path(value).expanduser().is_absolute():
+            node[leaf] = str((base / value).resolve())
+        elif isinstance(value, str) and value.startswith("~"):
+            node[leaf] = str(Path(value).expanduser())
+
+
 def validate(raw: dict, source: str, overridden: Iterable[str] = ()) -> SweepConfig:
     try:
         return SweepConfig.model_validate(raw)
@@ -152,6 +168,7 @@ def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: b
     for key, value in parsed:
         set_path(raw, key, value)
     overridden = frozenset(k for k, _ in parsed)
+    absolute_paths(raw, Path.cwd())  # relative paths mean: relative to where raysweep is run
 
     try:
         defaults, space = extract_domains(raw)
@@ -163,6 +180,7 @@ def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: b
 
     sweep = Sweep(source=source, raw=raw, config=config, space=space, overridden=overridden)
     if run_checks:
+        import raysweep.search.checks  # noqa: F401  (registers the search section's checks)
         from raysweep.config.checks import run_checks as _run
 
         _run(sweep)

@@ -1,15 +1,18 @@
 """Open a sweep's data before any trial starts and refuse what cannot train.
 
 Every sample is decoded (in threads), labels are checked against the declared
-classes by the source, the split is made, and the channel count is compared
-with the model's; each problem is a `DataError` naming the sample or key.
+classes by the source, channel counts and sizes are compared across samples
+and with the model's, and every fold's split is made; each problem is a
+`DataError` naming the file, row or key (`raysweep validate --data`).
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -34,19 +37,50 @@ class DataSummary:
                 f"{self.train} train / {self.val} val, images {'x'.join(map(str, self.image_shape))}")
 
 
-def _decode_all(samples: Samples, expected_shape: tuple) -> None:
+def _decode_all(samples: Samples) -> list[tuple]:
+    """Every sample's shape; decoding in threads (PIL releases the GIL)."""
     store = samples.images
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
+        return list(pool.map(lambda i: store.load(i).shape, range(len(store))))
 
-    def one(i: int) -> None:
-        image = store.load(i)
-        if image.ndim != 3 or image.shape[2] != expected_shape[2]:
-            raise DataError(f"has {image.shape[2] if image.ndim == 3 else 1} channels, expected {expected_shape[2]}", source=store.name(i))
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, range(len(store))))
+def _check_channels(cfg: SweepConfig, samples: Samples, shapes: list[tuple]) -> None:
+    name = samples.images.name
+    for i, shape in enumerate(shapes):
+        if shape[2] != shapes[0][2]:
+            raise DataError(
+                f"has {_channels(shape[2])} but the first image ({name(0)}) has {shapes[0][2]}; set data.image_mode (L, RGB or RGBA) to convert every file",
+                source=name(i),
+            )
+    if cfg.model.in_chans is not None and cfg.model.in_chans != shapes[0][2]:
+        raise DataError(f"is {cfg.model.in_chans} but the images have {_channels(shapes[0][2])} ({name(0)})", path="model.in_chans")
+
+
+def _channels(n: int) -> str:
+    return f"{n} channel" if n == 1 else f"{n} channels"
+
+
+def _check_sizes(cfg: SweepConfig, samples: Samples, shapes: list[tuple]) -> None:
+    """Images of several sizes are fine only if the transforms bring them to one."""
+    from trainables.augment import build_transforms
+
+    other = next((i for i, s in enumerate(shapes) if s[:2] != shapes[0][:2]), None)
+    if other is None:
+        return
+    h, w, c = shapes[0]
+    first, second = samples.images.load(0), samples.images.load(other)
+    for tf in build_transforms(cfg.augment, h, w, c):
+        if tuple(tf(first).shape) != tuple(tf(second).shape):
+            raise DataError(
+                f"is {shapes[other][0]}x{shapes[other][1]} but {samples.images.name(0)} is {h}x{w}; "
+                "a batch needs one size: resize the files or use an augment preset that resizes (ece449)",
+                source=samples.images.name(other),
+            )
 
 
 def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
+    """Open the data as a trial would and refuse what cannot train. `decode`: read every
+    sample (missing and corrupt files, channel counts, sizes), not only the first."""
     samples = load_samples(cfg.data)
     if len(samples) == 0:
         raise DataError("no samples", path="data")
@@ -54,27 +88,25 @@ def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
     empty = [samples.classes[c] for c, n in enumerate(counts) if n == 0]
     if empty:
         raise DataError(f"class {empty[0]!r} has no samples", path="data")
-    first = samples.images.load(0)
-    if decode:
-        _decode_all(samples, first.shape)
-    in_chans = cfg.model.in_chans or samples.in_chans
-    if first.shape[2] != in_chans:
-        raise DataError(f"model.in_chans is {in_chans} but the images have {first.shape[2]} channels", source=samples.images.name(0))
+    shapes = _decode_all(samples) if decode else [samples.images.load(0).shape]
+    _check_channels(cfg, samples, shapes)
+    _check_sizes(cfg, samples, shapes)
     folds = range(cfg.data.folds) if cfg.data.folds else [None]
     splits = [make_split(cfg.data, samples, f) for f in folds]
     split = splits[cfg.data.fold if cfg.data.folds else 0]
-    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), tuple(first.shape))
+    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), tuple(shapes[0]))
 
 
-def write_preview(cfg: SweepConfig, path: str | Path, n: int = 16) -> Path:
-    """A grid of `n` augmented training samples as a PNG (normalization undone)."""
+def write_preview(cfg: SweepConfig, path: str | Path, n: int = 16, samples: Optional[Samples] = None) -> Path:
+    """A grid of `n` augmented training samples as a PNG (normalization undone);
+    pass the `samples` already loaded to spare reading the data twice."""
     from PIL import Image
 
     from trainables.augment import build_transforms
 
-    samples = load_samples(cfg.data)
+    samples = samples if samples is not None else load_samples(cfg.data)
     first = samples.images.load(0)
-    train_tf, _ = build_transforms(cfg.augment, first.shape[0], first.shape[1], first.shape[2])
+    train_tf, _ = build_transforms(cfg.augment, first.shape[0], first.shape[1], samples.in_chans)
     train_tf.reseed(cfg.train.seed)
     rng = np.random.default_rng(cfg.train.seed)
     tiles = []

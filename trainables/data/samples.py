@@ -13,6 +13,8 @@ from typing import Optional, Protocol
 
 import numpy as np
 
+from raysweep.errors import DataError
+
 
 class ImageStore(Protocol):
     def __len__(self) -> int: ...
@@ -26,10 +28,15 @@ class ImageStore(Protocol):
 
 @dataclass
 class ArrayStore:
-    """Images already in memory as an (N, H, W, C) uint8 array."""
+    """Images already in memory as an (N, H, W, C) uint8 array.
+
+    Sample `i` is named `f"{label} {i + first}"`: `first` lets a table read
+    from a CSV file name its samples by line (the header being line 1).
+    """
 
     images: np.ndarray
     label: str = "row"
+    first: int = 0
 
     def __len__(self) -> int:
         return len(self.images)
@@ -38,7 +45,7 @@ class ArrayStore:
         return self.images[i]
 
     def name(self, i: int) -> str:
-        return f"{self.label} {i}"
+        return f"{self.label} {i + self.first}"
 
 
 @dataclass
@@ -78,16 +85,30 @@ class Samples:
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Scale float images in [0, 1] (or [0, max]) to uint8 HWC."""
+    """Pixels as uint8, whatever they were stored as.
+
+    uint16 is 16-bit data, scaled by 1/257 (65535 -> 255); other integers are
+    0..255 already (clipped); floats are [0, 1] when the array's maximum is at
+    most 1 (scaled by 255), else 0..255 (rounded and clipped). Only floats look
+    at the values, and only to tell [0, 1] from 0..255.
+    """
     if images.dtype == np.uint8:
         return images
-    images = images.astype(np.float32)
-    top = float(images.max()) if images.size else 1.0
-    scale = 255.0 if top <= 1.0 else 255.0 / top
-    return np.clip(np.rint(images * scale), 0, 255).astype(np.uint8)
+    if images.dtype == np.bool_:
+        return images.astype(np.uint8) * 255
+    if images.dtype == np.uint16:
+        scale = 1.0 / 257.0
+    elif np.issubdtype(images.dtype, np.floating):
+        scale = 255.0 if images.size and float(images.max()) <= 1.0 else 1.0
+    else:
+        scale = 1.0
+    return np.clip(np.rint(images.astype(np.float32) * scale), 0, 255).astype(np.uint8)
 
 
 def infer_task(declared: str, labels: np.ndarray, num_classes: int) -> str:
+    """`data.task`, or the task the labels imply when it is `auto`."""
+    if declared == "binary" and num_classes != 2:
+        raise DataError(f"is 'binary' but the data has {num_classes} classes", path="data.task")
     if declared != "auto":
         return declared
     if labels.ndim == 2:

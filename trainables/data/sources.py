@@ -7,35 +7,26 @@ with the `data` keys it needs. Adding a source is one decorated function.
 - digits_lt    digits with a long-tailed training set (LDAM's exponential
                profile, `imbalance_ratio`) and a balanced validation set
 - synthetic    class prototypes plus noise, of any shape and class count
+
+and, from files (each module registers its own on import):
+
+- image_folder   a sub-folder of images per class           (`files.py`)
+- csv            a CSV manifest of image paths and labels   (`files.py`)
+- channel_files  one grayscale file per channel per sample  (`files.py`)
+- pixel_table    flattened pixel rows: CSV, Parquet, .npz   (`tables.py`)
+- torchvision    a torchvision dataset such as CIFAR100     (`vision.py`)
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Callable
 
 import numpy as np
 
 from raysweep.config.sections.data import DataConfig
-from raysweep.registry import Registry
+from trainables.data import files, tables, vision  # noqa: F401  (they register the file-backed sources)
+from trainables.data.registry import SOURCES, Source, register_source, required_fields  # noqa: F401
 from trainables.data.samples import ArrayStore, Samples, infer_task, to_uint8
-
-Source = Callable[[DataConfig], Samples]
-SOURCES: Registry[Source] = Registry("data source")
-
-
-def register_source(name: str, *, requires: tuple[str, ...] = ()):
-    """Register a source; `requires` names the `data` keys it cannot do without."""
-
-    def deco(fn: Source) -> Source:
-        fn.requires = requires  # type: ignore[attr-defined]
-        return SOURCES.register(name)(fn)
-
-    return deco
-
-
-def required_fields(source: Source) -> tuple[str, ...]:
-    return getattr(source, "requires", ())
 
 
 def load_samples(cfg: DataConfig) -> Samples:

@@ -16,7 +16,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 
 
 class TinyCNN(nn.Module):
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, widths: tuple[int, ...] = (16, 32), drop_rate: float = 0.0, global_pool: str = "avg", **_: object):
+    def __init__(self, num_classes: int = 10, in_chans: int = 3, widths: tuple[int, ...] = (16, 32), drop_rate: float = 0.0, global_pool: str = "avg"):
         super().__init__()
         layers: list[nn.Module] = []
         prev = in_chans
@@ -25,12 +25,18 @@ class TinyCNN(nn.Module):
             if i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
             prev = width
-        self.stem = layers[0]  # timm's `first_conv`, adapted by in_chans handling
         self.body = nn.Sequential(*layers)
         self.num_features = self.head_hidden_size = prev
         self.drop_rate = drop_rate
         self.num_classes = num_classes
         self.fc = nn.Linear(prev, num_classes) if num_classes > 0 else nn.Identity()
+
+    @property
+    def stem(self) -> nn.Conv2d:
+        """The first conv (timm's `first_conv`, "body.0"). A property, not a second
+        registered module, so its weight has one state-dict key that timm can adapt
+        to another channel count."""
+        return self.body[0]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -59,7 +65,7 @@ default_cfgs = generate_default_cfgs(
             "num_classes": 10,
             "input_size": (3, 16, 16),
             "pool_size": None,
-            "first_conv": "stem",
+            "first_conv": "body.0",
             "classifier": "fc",
         }
     }

@@ -35,6 +35,7 @@ class DataConfig(Section):
     label_col: str = fixed("label", description="column holding the label(s)")
     label_sep: str = fixed(" ", description="separator of multi-label labels, as in '8 5 0'")
     reshape: Optional[list[int]] = fixed(None, description="H, W[, C] of a flattened pixel row")
+    image_mode: Optional[Literal["L", "RGB", "RGBA"]] = fixed(None, description="convert every image file to this PIL mode (L: 1 channel, RGB: 3, RGBA: 4); by default a grayscale file stays 1 channel and alpha is dropped")
     channels: Optional[list[str]] = fixed(None, description="channel files in order, e.g. [red, green, blue]")
     channel_pattern: str = fixed("{id}_{channel}.png", description="file name of one channel of one sample")
     name: Optional[str] = fixed(None, description="torchvision dataset class, e.g. CIFAR100")
@@ -59,6 +60,16 @@ class DataConfig(Section):
     def _reshape(cls, v: Optional[list[int]]) -> Optional[list[int]]:
         if v is not None and (len(v) not in (2, 3) or any(d < 1 for d in v)):
             raise ValueError(f"must be [height, width] or [height, width, channels] of positive sizes, got {v}")
+        return v
+
+    @field_validator("channel_pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        import string
+
+        fields = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+        if fields != {"id", "channel"}:
+            raise ValueError(f"must name the sample as {{id}} and the channel as {{channel}} (and nothing else), got {v!r}")
         return v
 
     @field_validator("loader_workers")

@@ -11,11 +11,12 @@ from raysweep.config.base import Section, fixed
 
 class ModelConfig(Section):
     name: str = Field("tiny_cnn", description="any timm model name, or one registered by raysweep (tiny_cnn, resse_ijcnn)")
-    pretrained: Union[bool, str] = Field(False, description="timm's hub weights (true) or a local weights file")
+    pretrained: Union[bool, str] = Field(False, description="timm's hub weights (true) or a local weights file: a state dict of timm.create_model(name)")
     in_chans: Optional[int] = Field(None, ge=1, description="input channels; defaults to the data's")
     drop_rate: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier")
-    drop_path_rate: float = Field(0.0, ge=0, lt=1, description="stochastic depth rate")
+    drop_path_rate: float = Field(0.0, ge=0, lt=1, description="stochastic depth rate of the deepest block, growing linearly with depth (timm); 0 keeps the model's default (resse_ijcnn: the report's survival probabilities)")
     input_size: Optional[Union[int, list[int]]] = Field(None, description="resize inputs to this size inside the model (e.g. upsample 32 px CIFAR to 224)")
+    resize_mode: Literal["bilinear", "bicubic", "nearest"] = Field("bilinear", description="interpolation of input_size (nn.Upsample's default, as in the CIFAR report, is nearest)")
     head: Literal["linear", "mish_mlp", "normed_linear"] = Field("linear", description="classifier head on the pooled features")
     head_hidden: int = Field(256, ge=1, description="hidden width of the mish_mlp head")
     head_dropout: float = Field(0.5, ge=0, lt=1, description="dropout of the mish_mlp head")

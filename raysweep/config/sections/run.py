@@ -34,7 +34,7 @@ class CVConfig(Section):
 class SearchConfig(Section):
     model_config = FIXED
 
-    algorithm: str = Field("optuna", description="optuna, grid or random")
+    algorithm: Literal["optuna", "grid", "random"] = Field("optuna", description="optuna (sampler below), grid (every cell of the grid domains) or random")
     sampler: str = Field("tpe", description="Optuna sampler: tpe, cmaes, random, qmc, gp, nsga2")
     num_samples: Optional[int] = Field(None, ge=1, description="trials (grid: repetitions of the grid; default 1 for grid, 10 otherwise)")
     metric: Union[str, list[str]] = Field("val/macro_f1")

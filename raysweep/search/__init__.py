@@ -1,0 +1,8 @@
+"""The search: which configurations a sweep tries, and which trials it stops early.
+
+- `space`       the searched dimensions of a sweep, their order and conditions
+- `conditions`  which `loss.*` / `optimizer.*` / `scheduler.*` keys apply to which variant
+- `samplers`    Optuna samplers by name
+- `searcher`    a Ray Tune `Searcher` on Optuna: grids, random, TPE/CMA-ES, mixed
+- `schedulers`  Ray Tune trial schedulers by name (ASHA, HyperBand, median stopping)
+"""

@@ -1,0 +1,207 @@
+"""`SweepSearcher`: a Ray Tune `Searcher` built on an Optuna study.
+
+One searcher serves every `search.algorithm`:
+
+- `optuna`: the chosen Optuna sampler (TPE by default), define-by-run so that
+  conditional dimensions are sampled only where they apply. `grid` domains stay
+  grids: their cells are enqueued round-robin and the sampler draws the other
+  dimensions, so "a grid over loss.name x TPE over C, gamma and lr" runs every
+  loss equally often while TPE learns across all of them. (Ray's OptunaSearch
+  refuses grid_search; this is why raysweep has its own searcher.)
+- `grid`: every cell of the `grid` domains once (x `num_samples` repetitions),
+  other domains drawn at random per cell, as Ray's grid_search does.
+- `random`: random draws; `grid` domains are categorical.
+
+Pruned trials (ASHA) are told to Optuna as PRUNED with their per-epoch values,
+failed ones as FAIL, finished ones as COMPLETE with their best epoch's value.
+Under fold_as_trial cross-validation one Optuna trial becomes one Tune trial
+per fold, and Optuna is told the folds' mean. The whole state pickles, so a
+resumed sweep continues the same study and ends with the asked number of trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+from raysweep.config.domains import Domain
+from raysweep.search.samplers import build_sampler
+from raysweep.search.space import SearchSpec
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
+
+_PRIMITIVE = (str, int, float, bool, type(None))
+
+
+def _categorical(dom: Domain) -> bool:
+    return all(isinstance(v, _PRIMITIVE) for v in dom.values)
+
+
+@dataclass
+class _Config:
+    """One Optuna trial and the Tune trials (one per replica) that evaluate it."""
+
+    number: int
+    params: dict[str, Any]
+    outcomes: dict[int, tuple[TrialState, Optional[list[float]]]] = field(default_factory=dict)
+
+
+class SweepSearcher(Searcher):
+    def __init__(
+        self,
+        spec: SearchSpec,
+        *,
+        metrics: list[str],
+        modes: list[str],
+        algorithm: str,
+        sampler: str,
+        seed: int,
+        num_configs: int,
+        max_epoch: int,
+    ):
+        super().__init__()  # metric and mode live here; Tune's TuneConfig holds its own copy
+        self.spec = spec
+        self.metrics = metrics
+        self.modes = modes
+        self.algorithm = algorithm
+        self.num_configs = num_configs
+        self.max_epoch = max_epoch
+        multi = len(metrics) > 1
+        chosen = "random" if algorithm in ("grid", "random") else sampler
+        self.study = optuna.create_study(
+            sampler=build_sampler(chosen, seed, multi),
+            directions=["maximize" if m == "max" else "minimize" for m in modes],
+        )
+        self.cells = spec.grid_cells()
+        self.asked = 0
+        self.configs: dict[int, _Config] = {}
+        self.tune_trials: dict[str, tuple[int, int]] = {}  # tune trial id -> (optuna number, replica)
+        self.queue: list[tuple[int, int]] = []  # (optuna number, replica) still to hand to Tune
+        self.history: dict[str, list[float]] = {}  # tune trial id -> objective per epoch
+        self._trials: dict[int, optuna.trial.Trial] = {}  # live Trial handles; not pickled
+
+    # -- what Tune asks --------------------------------------------------------
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True  # metric and mode come from the sweep file, not from Tune
+
+    def suggest(self, trial_id: str) -> Optional[dict]:
+        if not self.queue:
+            if self.asked >= self.num_configs:
+                return Searcher.FINISHED
+            self._ask()
+        number, replica = self.queue.pop(0)
+        self.tune_trials[trial_id] = (number, replica)
+        return {**self.configs[number].params, **self.spec.replicas[replica]}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        value = result.get(self.metrics[0])
+        if trial_id not in self.tune_trials or value is None or not _finite(value):
+            return
+        self.history.setdefault(trial_id, []).append(float(value))
+        number, replica = self.tune_trials[trial_id]
+        if len(self.metrics) == 1 and len(self.spec.replicas) == 1 and "epoch" in result:
+            trial = self._trial(number)
+            trial.report(float(value), step=int(result["epoch"]))
+
+    def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        if trial_id not in self.tune_trials:
+            return
+        number, replica = self.tune_trials[trial_id]
+        config = self.configs[number]
+        config.outcomes[replica] = self._outcome(trial_id, result, error)
+        if len(config.outcomes) == len(self.spec.replicas):
+            self._tell(config)
+
+    # -- internals -------------------------------------------------------------
+    def _ask(self) -> None:
+        if self.cells:
+            cell = self.cells[self.asked % len(self.cells)]
+            self.study.enqueue_trial({p: self._encode(p, v) for p, v in cell.items()}, skip_if_exists=False)
+        trial = self.study.ask()
+        params: dict[str, Any] = {}
+        for path, dom in self.spec.dims:
+            if self.spec.applies(path, params):
+                params[path] = self._suggest(trial, path, dom)
+        self._trials[trial.number] = trial
+        self.configs[trial.number] = _Config(trial.number, params)
+        self.queue.extend((trial.number, r) for r in range(len(self.spec.replicas)))
+        self.asked += 1
+
+    def _encode(self, path: str, value: Any) -> Any:
+        dom = self.spec.domain(path)
+        return value if _categorical(dom) else dom.values.index(value)
+
+    def _suggest(self, trial: optuna.trial.Trial, path: str, dom: Domain) -> Any:
+        if dom.kind in ("choice", "grid"):
+            if _categorical(dom):
+                return trial.suggest_categorical(path, list(dom.values))
+            # Optuna's categoricals hold primitives only: lists (milestones) go by index
+            return dom.values[trial.suggest_categorical(path, list(range(len(dom.values))))]
+        if dom.kind == "int":
+            return trial.suggest_int(path, int(dom.low), int(dom.high))
+        return trial.suggest_float(path, float(dom.low), float(dom.high), log=dom.kind == "loguniform")
+
+    def _trial(self, number: int) -> optuna.trial.Trial:
+        if number not in self._trials:
+            frozen = self.study.get_trials(deepcopy=False)[number]
+            self._trials[number] = optuna.trial.Trial(self.study, frozen._trial_id)
+        return self._trials[number]
+
+    def _outcome(self, trial_id: str, result: Optional[dict], error: bool) -> tuple[TrialState, Optional[list[float]]]:
+        if error or not result or result.get("diverged"):
+            return TrialState.FAIL, None
+        values = [result.get(m) for m in self.metrics]
+        if any(v is None or not _finite(v) for v in values):
+            return TrialState.FAIL, None
+        epoch = int(result.get("epoch", self.max_epoch))
+        if epoch < self.max_epoch:
+            return TrialState.PRUNED, None
+        history = self.history.get(trial_id) or [values[0]]
+        if len(self.metrics) == 1:
+            # the best epoch's value: the checkpoint a user would keep
+            values = [max(history) if self.modes[0] == "max" else min(history)]
+        return TrialState.COMPLETE, [float(v) for v in values]
+
+    def _tell(self, config: _Config) -> None:
+        states = [state for state, _ in config.outcomes.values()]
+        if TrialState.FAIL in states:
+            self.study.tell(config.number, state=TrialState.FAIL)
+        elif TrialState.PRUNED in states:
+            self.study.tell(config.number, state=TrialState.PRUNED)
+        else:
+            per_replica = [values for _, values in config.outcomes.values()]
+            mean = [sum(v[i] for v in per_replica) / len(per_replica) for i in range(len(self.metrics))]
+            self.study.tell(config.number, values=mean)
+        self._trials.pop(config.number, None)
+
+    # -- resume ----------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_trials"] = {}
+        return state
+
+    def save(self, checkpoint_path: str) -> None:
+        import pickle
+
+        with open(checkpoint_path, "wb") as fh:
+            pickle.dump(self.__getstate__(), fh)
+
+    def restore(self, checkpoint_path: str) -> None:
+        import pickle
+
+        with open(checkpoint_path, "rb") as fh:
+            self.__dict__.update(pickle.load(fh))
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

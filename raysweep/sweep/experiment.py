@@ -1,0 +1,144 @@
+"""Start and resume a sweep: the Ray Tune experiment over Ray Train trials.
+
+    outcome = run_sweep(sweep, storage="raysweep_results")      # raysweep run
+    outcome = resume_sweep("quickstart", storage=...)           # raysweep resume
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from raysweep.config.load import Sweep
+from raysweep.search.schedulers import build_trial_scheduler
+from raysweep.search.searcher import SweepSearcher
+from raysweep.search.space import SearchSpec
+from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
+from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, manifest_for
+from raysweep.sweep.plan import Plan, cluster_view, plan
+from raysweep.sweep.trial import make_trainable
+
+DEFAULT_NUM_SAMPLES = 10
+# Tune snapshots the experiment (trials, searcher, scheduler) this often, so a killed
+# driver loses at most this much bookkeeping (the trials' own checkpoints lose nothing).
+EXPERIMENT_SNAPSHOT_S = "5"
+
+
+@dataclass
+class SweepOutcome:
+    layout: SweepLayout
+    plan: Plan
+    results: object  # ray.tune.ResultGrid
+
+
+def searcher_for(sweep: Sweep) -> tuple[SweepSearcher, SearchSpec, int]:
+    """The searcher, its space, and the number of Tune trials it will hand out."""
+    search = sweep.config.search
+    spec = SearchSpec.from_sweep(sweep, grid_as_categorical=search.algorithm == "random")
+    cells = spec.grid_cells()
+    if search.algorithm == "grid":
+        num_configs = max(1, len(cells)) * (search.num_samples or 1)
+    else:
+        num_configs = search.num_samples or DEFAULT_NUM_SAMPLES
+    searcher = SweepSearcher(
+        spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
+        seed=search.seed, num_configs=num_configs, max_epoch=search.max_t or sweep.config.train.epochs,
+    )
+    return searcher, spec, num_configs * len(spec.replicas)
+
+
+def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSearcher, spec: SearchSpec, num_trials: int, tracking, register: Optional[str]):
+    from ray import tune
+
+    cfg = sweep.config
+    callbacks = [
+        WorkerGroupReaper(),
+        ProgressTable(spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode, cfg.train.epochs),
+    ]
+    if tracking is not None:
+        from raysweep.tracking.sweep import MlflowCallback
+
+        callbacks.append(MlflowCallback(
+            tracking, train_storage=layout.train_storage, layout=layout, metric=cfg.search.primary_metric, mode=cfg.search.primary_mode,
+            max_epoch=cfg.search.max_t or cfg.train.epochs, searcher=searcher, log_models=cfg.tracking.log_models, register=register,
+        ))
+    return tune.Tuner(
+        make_trainable(sweep, layout.train_storage, tracking),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=build_trial_scheduler(cfg.search, cfg.train.epochs),
+            metric=cfg.search.primary_metric,
+            mode=cfg.search.primary_mode,
+            num_samples=num_trials,
+            max_concurrent_trials=the_plan.concurrency,
+            time_budget_s=cfg.search.time_budget_s,
+        ),
+        run_config=tune.RunConfig(
+            name=layout.sweep_id,
+            storage_path=layout.storage,
+            callbacks=callbacks,
+            verbose=0,  # the ProgressTable replaces Tune's reporter
+            failure_config=tune.FailureConfig(max_failures=0),  # Train retries workers; a trial that still fails is ERROR
+        ),
+    )
+
+
+def _prepare_env() -> None:
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", EXPERIMENT_SNAPSHOT_S)
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+
+
+def _planned(sweep: Sweep, address: Optional[str], autoscaling: bool) -> Plan:
+    from raysweep.connect import connect
+
+    _prepare_env()
+    connect(address)
+    cluster, nodes = cluster_view()
+    return plan(sweep.config, cluster, nodes, sweep.config.resources.max_concurrent, autoscaling=autoscaling)
+
+
+def _tracking(sweep: Sweep, layout: SweepLayout, manifest: dict):
+    if not sweep.config.tracking.enabled:
+        return None
+    from raysweep.tracking.sweep import open_sweep
+
+    return open_sweep(sweep, layout, manifest)
+
+
+def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[str] = None, address: Optional[str] = None, autoscaling: bool = False, register: Optional[str] = None) -> SweepOutcome:
+    the_plan = _planned(sweep, address, autoscaling)
+    layout = SweepLayout.new(storage, name or sweep.name)
+    searcher, spec, num_trials = searcher_for(sweep)
+    manifest = manifest_for(sweep, num_trials=num_trials, num_configs=searcher.num_configs, replicas=len(spec.replicas))
+    tracking = _tracking(sweep, layout, manifest)  # an unreachable MLflow is refused before anything is written
+    if tracking is not None:
+        manifest.update(mlflow_uri=tracking.uri, mlflow_experiment_id=tracking.experiment_id, mlflow_parent_run_id=tracking.parent_run_id)
+    layout.save(sweep, manifest)
+    tuner = _tuner(sweep, layout, the_plan, searcher, spec, num_trials, tracking, register)
+    print(f"sweep {layout.sweep_id}: {num_trials} trial(s), {the_plan.describe()}; results in {layout.uri}", flush=True)
+    if tracking is not None:
+        print(f"MLflow: {tracking.describe()}", flush=True)
+    return SweepOutcome(layout, the_plan, tuner.fit())
+
+
+def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: Optional[str] = None, retry_errored: bool = False, autoscaling: bool = False) -> SweepOutcome:
+    from ray import tune
+
+    layout = SweepLayout.find(name_or_path, storage)
+    sweep = layout.load_sweep()
+    manifest = layout.manifest()
+    if manifest.get("mlflow_uri"):
+        # the store the sweep started with, wherever resume runs from
+        sweep = replace(sweep, config=sweep.config.model_copy(update={"tracking": sweep.config.tracking.model_copy(update={"uri": manifest["mlflow_uri"]})}))
+    the_plan = _planned(sweep, address, autoscaling)
+    tracking = _tracking(sweep, layout, manifest)
+    print(f"resuming sweep {layout.sweep_id} from {layout.uri}", flush=True)
+    tuner = tune.Tuner.restore(
+        layout.uri,
+        trainable=make_trainable(sweep, layout.train_storage, tracking),
+        resume_unfinished=True,
+        resume_errored=retry_errored,
+        restart_errored=False,
+    )
+    return SweepOutcome(layout, the_plan, tuner.fit())

@@ -1,0 +1,160 @@
+"""Where a sweep lives: `<storage>/<sweep id>/`, on a local disk or any
+pyarrow file system (`s3://`, `gs://`, NFS mounts).
+
+    <storage>/<sweep id>/
+        raysweep_sweep.yaml      the sweep file as run (overrides applied)
+        raysweep_manifest.json   id, source, config hash, trials asked, versions
+        experiment_state-*.json  Ray Tune's experiment (trials, searcher, scheduler)
+        <trial dirs>/            Tune's per-trial results (progress.csv, result.json)
+        train/<trial id>/        each trial's Ray Train run: its checkpoints
+
+The Train run of a trial is named after its Tune trial id and stored inside
+its sweep, so a resumed trial finds its own checkpoints and a new sweep never
+finds another's.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from raysweep.errors import ConfigError, UserError
+
+SWEEP_FILE = "raysweep_sweep.yaml"
+MANIFEST_FILE = "raysweep_manifest.json"
+TRAIN_DIR = "train"
+DEFAULT_STORAGE = "raysweep_results"
+
+
+def storage_uri(storage: str) -> str:
+    """An absolute path or a URI (Ray Tune and Train need one or the other)."""
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def _fs(uri: str):
+    import pyarrow.fs
+
+    if "://" in uri:
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    return pyarrow.fs.LocalFileSystem(), uri
+
+
+def _exists(uri: str) -> bool:
+    import pyarrow.fs
+
+    fs, path = _fs(uri)
+    return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+
+
+def join(uri: str, *parts: str) -> str:
+    return posixpath.join(uri, *parts) if "://" in uri else str(Path(uri, *parts))
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    storage: str  # absolute path or URI of the storage root
+    sweep_id: str
+
+    @property
+    def uri(self) -> str:
+        return join(self.storage, self.sweep_id)
+
+    @property
+    def train_storage(self) -> str:
+        return join(self.uri, TRAIN_DIR)
+
+    def path(self, name: str) -> str:
+        return join(self.uri, name)
+
+    def write_text(self, name: str, text: str) -> None:
+        fs, path = _fs(self.path(name))
+        fs.create_dir(posixpath.dirname(path) if "://" in self.uri else str(Path(path).parent), recursive=True)
+        tmp = path + ".tmp"
+        with fs.open_output_stream(tmp) as out:
+            out.write(text.encode())
+        fs.move(tmp, path)  # a reader never sees half a file
+
+    def read_text(self, name: str) -> str:
+        fs, path = _fs(self.path(name))
+        with fs.open_input_stream(path) as inp:
+            return inp.read().decode()
+
+    def listdir(self) -> list[str]:
+        import pyarrow.fs
+
+        fs, path = _fs(self.uri)
+        infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+        return [posixpath.basename(i.path) for i in infos]
+
+    def exists(self) -> bool:
+        return _exists(self.path(MANIFEST_FILE))
+
+    # -- the sweep it holds ------------------------------------------------------
+    def save(self, sweep, manifest: dict[str, Any]) -> None:
+        self.write_text(SWEEP_FILE, yaml.safe_dump(sweep.raw, sort_keys=False))
+        self.write_text(MANIFEST_FILE, json.dumps({"sweep_id": self.sweep_id, **manifest}, indent=1, default=str))
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads(self.read_text(MANIFEST_FILE))
+
+    def load_sweep(self):
+        from raysweep.config.load import load_sweep
+
+        text = self.read_text(SWEEP_FILE)
+        local = Path(_local_copy_dir()) / f"{self.sweep_id}.yaml"
+        local.write_text(text)
+        try:
+            return load_sweep(local)
+        except UserError as e:
+            raise e.with_source(self.path(SWEEP_FILE)) from None
+
+    # -- finding and naming sweeps -------------------------------------------------
+    @classmethod
+    def new(cls, storage: str, name: str) -> "SweepLayout":
+        """A fresh sweep directory: `name`, or `name-2`, `name-3`, ... if taken."""
+        root = storage_uri(storage)
+        candidate = cls(root, name)
+        n = 2
+        while _exists(candidate.uri):
+            candidate = cls(root, f"{name}-{n}")
+            n += 1
+        return candidate
+
+    @classmethod
+    def find(cls, name_or_path: str, storage: str = DEFAULT_STORAGE) -> "SweepLayout":
+        """A sweep by its directory (path or URI) or by its id under `storage`."""
+        for uri in (storage_uri(name_or_path), join(storage_uri(storage), name_or_path)):
+            parent, sweep_id = (posixpath.split(uri.rstrip("/")) if "://" in uri else (str(Path(uri).parent), Path(uri).name))
+            layout = cls(parent, sweep_id)
+            if layout.exists():
+                return layout
+        raise ConfigError(f"no sweep {name_or_path!r} (looked for a sweep directory there and under {storage_uri(storage)})", source=name_or_path)
+
+
+def _local_copy_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="raysweep-sweep-")
+
+
+def manifest_for(sweep, *, num_trials: int, num_configs: int, replicas: int, extra: Optional[dict] = None) -> dict[str, Any]:
+    from raysweep import __version__
+
+    return {
+        "name": sweep.name,
+        "source": sweep.source,
+        "overrides": sorted(sweep.overridden),
+        "config_hash": sweep.config_hash(),
+        "num_trials": num_trials,
+        "num_configs": num_configs,
+        "replicas": replicas,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "raysweep_version": __version__,
+        **(extra or {}),
+    }

@@ -1,0 +1,98 @@
+"""Free the placement group of a Train run whose trial Tune stopped.
+
+When Tune stops a trial (ASHA, `max_t`) it kills the trial actor; the Train
+controller and its workers die with it, but their placement group stays
+reserved: Train's own cleaner needs the dashboard's State API (and fails when
+several Ray instances run on one machine). On a small machine the next trials
+then wait for workers forever.
+
+The group may only be removed once its controller is dead: removing it under
+a live controller makes the controller restart its workers in a new group,
+which then leaks. Rank 0's reports carry the group's id and the controller
+reports its own actor id (`SweepReportCallback`); the `WorkerGroupReaper`
+callback removes the group as soon as that controller is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ray.tune.integration.ray_train import TuneReportCallback
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_KEY = "_controller"  # result key: the Train controller's actor id (hex)
+# If the controller's state cannot be read, remove the group after this long anyway.
+FALLBACK_S = 60.0
+
+
+class SweepReportCallback(TuneReportCallback):
+    """Tune's report callback, plus the id of the controller it runs in."""
+
+    def after_report(self, run_context, metrics, checkpoint):
+        import ray
+
+        if metrics:
+            metrics = [{**metrics[0], CONTROLLER_KEY: ray.get_runtime_context().get_actor_id()}, *metrics[1:]]
+        super().after_report(run_context, metrics, checkpoint)
+
+
+def _actor_dead(actor_hex: Optional[str]) -> Optional[bool]:
+    """Whether the actor is dead; None when Ray cannot tell."""
+    if not actor_hex:
+        return None
+    try:
+        # GCS's actor table (no dashboard needed); Ray's public state API needs the dashboard
+        from ray._private.state import actors
+
+        return actors(actor_id=actor_hex).get("State") == "DEAD"
+    except Exception as e:
+        log.debug("actor %s: %s", actor_hex, e)
+        return None
+
+
+def _pg_live(pg_hex: str) -> bool:
+    import ray.util
+
+    return ray.util.placement_group_table().get(pg_hex, {}).get("state") not in (None, "REMOVED")
+
+
+def remove(pg_hex: str) -> None:
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    try:
+        remove_placement_group(PlacementGroup(PlacementGroupID(bytes.fromhex(pg_hex))))
+    except Exception as e:  # removed in the meantime: nothing to free
+        log.debug("placement group %s: %s", pg_hex, e)
+
+
+@dataclass
+class PendingGroups:
+    """Placement groups of ended trials, freed once their controllers are dead."""
+
+    pending: dict[str, tuple[Optional[str], float]] = field(default_factory=dict)  # pg -> (controller, since)
+
+    def add(self, pg_hex: Optional[str], controller_hex: Optional[str]) -> None:
+        if pg_hex:
+            self.pending.setdefault(pg_hex, (controller_hex, time.monotonic()))
+
+    def sweep(self) -> None:
+        for pg_hex, (controller, since) in list(self.pending.items()):
+            if not _pg_live(pg_hex):
+                del self.pending[pg_hex]
+                continue
+            dead = _actor_dead(controller)
+            if dead or (dead is None and time.monotonic() - since > FALLBACK_S):
+                remove(pg_hex)
+                del self.pending[pg_hex]
+
+    def drain(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.pending and time.monotonic() < deadline:
+            self.sweep()
+            if self.pending:
+                time.sleep(0.5)

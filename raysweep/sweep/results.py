@@ -1,0 +1,110 @@
+"""Read a sweep's trials from disk: running, finished or killed.
+
+Tune's experiment snapshot (`experiment_state-*.json`) gives each trial's
+status and config; each trial's `result.json` gives its per-epoch results
+(the last report of each epoch, since a trial resumed after a killed driver
+may report an epoch twice). Only files are read: no Ray instance is needed,
+and a sweep that is running or was killed reads the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from raysweep.sweep.layout import SweepLayout
+
+LEADERBOARD_FILE = "leaderboard.csv"
+
+
+@dataclass
+class TrialRow:
+    trial_id: str
+    status: str
+    params: dict[str, Any]
+    metric: Optional[float]
+    best_epoch: Optional[int]
+    epochs_done: int
+    checkpoint: Optional[str]
+    mlflow_run_id: Optional[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _history(layout: SweepLayout, logdir: str) -> list[dict]:
+    """The trial's results per epoch (the last report of each epoch)."""
+    try:
+        text = layout.read_text(f"{logdir}/result.json")
+    except (FileNotFoundError, OSError):
+        return []
+    by_epoch: dict[int, dict] = {}
+    for line in text.splitlines():
+        try:
+            result = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a killed driver
+        if "epoch" in result:
+            by_epoch[int(result["epoch"])] = result
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _trial_states(layout: SweepLayout) -> list[dict]:
+    """Tune's latest experiment snapshot: each trial's id, status, config and directory."""
+    names = [n for n in layout.listdir() if n.startswith("experiment_state-") and n.endswith(".json")]
+    if not names:
+        return []
+    snapshot = json.loads(layout.read_text(max(names)))  # names carry their timestamp
+    trials = []
+    for entry in snapshot.get("trial_data", []):
+        state = json.loads(entry[0])
+        trials.append({k: state.get(k) for k in ("trial_id", "status", "config", "relative_logdir")})
+    return trials
+
+
+def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str]) -> TrialRow:
+    history = _history(layout, state["relative_logdir"]) if state.get("relative_logdir") else []
+    scored = [h for h in history if _finite(h.get(metric))]
+    best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
+    last = history[-1] if history else {}
+    config = state.get("config") or {}
+    return TrialRow(
+        trial_id=state["trial_id"],
+        status=state["status"],
+        params={d: config[d] for d in dims if d in config},
+        metric=float(best[metric]) if best else None,
+        best_epoch=int(best["epoch"]) if best else None,
+        epochs_done=int(last.get("epoch", 0)),
+        checkpoint=(best or {}).get("checkpoint_path") or last.get("checkpoint_path"),
+        mlflow_run_id=last.get("mlflow_run_id") or None,
+    )
+
+
+def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
+    """(trials best first, metric, mode) of the sweep stored at `layout`."""
+    sweep = layout.load_sweep()
+    search = sweep.config.search
+    dims = list(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
+    metric, mode = search.primary_metric, search.primary_mode
+    rows = [_row(layout, state, metric, mode, dims) for state in _trial_states(layout)]
+    missing = -math.inf if mode == "max" else math.inf
+    rows.sort(key=lambda r: r.metric if r.metric is not None else missing, reverse=mode == "max")
+    return rows, metric, mode
+
+
+def leaderboard_csv(rows: list[TrialRow]) -> str:
+    params = sorted({k for r in rows for k in r.params})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["rank", "trial_id", "status", "metric", "best_epoch", "epochs_done", *params, "checkpoint", "mlflow_run_id"])
+    for i, r in enumerate(rows, 1):
+        writer.writerow([i, r.trial_id, r.status, r.metric, r.best_epoch, r.epochs_done, *(r.params.get(p) for p in params), r.checkpoint, r.mlflow_run_id])
+    return out.getvalue()

@@ -1,0 +1,225 @@
+"""What a trial's and a sweep's MLflow runs hold besides metrics.
+
+Trial: its best checkpoint (state, resolved config, predictions, split), a
+confusion-matrix PNG, a per-class report CSV and learning curves, all made
+from the checkpoint Ray Train stored (so a trial that Tune stopped early gets
+them too). Sweep: the leaderboard, the search's plots (optimization history,
+parameter importances, parallel coordinates; PNG and interactive HTML), and
+the best trial's model logged with `mlflow.pytorch`, with a signature.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from raysweep.sweep.layout import join
+
+log = logging.getLogger("raysweep.tracking")
+
+CHECKPOINT_ARTIFACTS = "checkpoint"
+
+
+def _fs(uri: str):
+    import pyarrow.fs
+
+    if "://" in uri:
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    return pyarrow.fs.LocalFileSystem(), uri
+
+
+def trial_checkpoints(train_storage: str, trial_id: str) -> list[tuple[str, dict]]:
+    """(path, meta) of each checkpoint Ray Train kept for the trial (best and latest)."""
+    import pyarrow.fs
+
+    fs, root = _fs(join(train_storage, trial_id))
+    out = []
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
+        if info.type != pyarrow.fs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
+            continue
+        try:
+            with fs.open_input_stream(f"{info.path}/meta.json") as f:
+                meta = json.loads(f.read().decode())
+        except (FileNotFoundError, OSError):
+            continue  # a diverged run's marker, or a checkpoint being written
+        uri = join(train_storage, trial_id, info.base_name)
+        out.append((uri, meta))
+    return out
+
+
+def best_checkpoint(train_storage: str, trial_id: str, metric: str, mode: str) -> Optional[tuple[str, dict]]:
+    scored = [(p, m) for p, m in trial_checkpoints(train_storage, trial_id) if isinstance(m["metrics"].get(metric), (int, float))]
+    if not scored:
+        return None
+    pick = max if mode == "max" else min
+    return pick(scored, key=lambda pm: pm[1]["metrics"][metric])
+
+
+def download(uri: str) -> Path:
+    from ray.train import Checkpoint
+
+    target = Path(tempfile.mkdtemp(prefix="raysweep-artifacts-"))
+    if "://" in uri:
+        fs, path = _fs(uri)
+        return Path(Checkpoint(path, filesystem=fs).to_directory(str(target)))
+    return Path(uri)
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on cluster nodes
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_png(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> None:
+    plt = _figure()
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 20:
+        top = matrix.max() or 1
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > top / 2 else "black", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def curves_png(history: list[dict], metric: str, path: Path) -> None:
+    plt = _figure()
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key in ("train/loss", "val/loss"):
+        axes[0].plot(epochs, [h.get(key) for h in history], marker="o", label=key)
+    axes[0].set_xlabel("epoch")
+    axes[0].legend()
+    for key in dict.fromkeys([metric, "val/accuracy", "val/macro_f1"]):
+        if any(key in h for h in history):
+            axes[1].plot(epochs, [h.get(key) for h in history], marker="o", label=key)
+    axes[1].set_xlabel("epoch")
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def trial_report_files(checkpoint: Path, metric: str, out: Path) -> list[Path]:
+    """Confusion matrices, per-class reports and learning curves from one checkpoint."""
+    import torch
+
+    from trainables.metrics import confusion, per_class_report
+
+    files = []
+    preds = np.load(checkpoint / "predictions.npz")
+    classes = [str(c) for c in preds["classes"]]
+    task = str(preds["task"])
+    folds = sorted(int(k.split("_")[1]) for k in preds.files if k.startswith("scores_"))
+    for k in folds:
+        suffix = f"_fold{k}" if len(folds) > 1 else ""
+        targets, scores = preds[f"targets_{k}"], preds[f"scores_{k}"]
+        rows = per_class_report(task, targets, scores, classes)
+        csv_path = out / f"per_class_report{suffix}.csv"
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        csv_path.write_text(buf.getvalue())
+        files.append(csv_path)
+        matrix = confusion(task, targets, scores, len(classes))
+        if task != "multilabel":
+            png = out / f"confusion_matrix{suffix}.png"
+            confusion_png(matrix, classes, png, f"validation confusion matrix{suffix.replace('_', ' ')}")
+            files.append(png)
+    state = torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=True)
+    if state.get("history"):
+        png = out / "learning_curves.png"
+        curves_png(state["history"], metric, png)
+        files.append(png)
+    return files
+
+
+def search_plots(study, out: Path) -> list[Path]:
+    """Optuna's views of the search, as PNG (matplotlib) and interactive HTML (plotly)."""
+    import optuna
+
+    plots = {
+        "optimization_history": ("plot_optimization_history", 1),
+        "param_importances": ("plot_param_importances", 2),
+        "parallel_coordinate": ("plot_parallel_coordinate", 1),
+    }
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    files = []
+    if len(study.directions) > 1:
+        return files  # Pareto views need per-objective targets; the leaderboard covers it
+    for name, (fn, needed) in plots.items():
+        if len(complete) < needed or (name == "param_importances" and not _varied_params(complete)):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig = getattr(optuna.visualization, fn)(study)
+                html = out / f"{name}.html"
+                fig.write_html(str(html), include_plotlyjs="cdn")
+                files.append(html)
+                ax = getattr(optuna.visualization.matplotlib, fn)(study)
+                png = out / f"{name}.png"
+                ax.figure.set_size_inches(9, 5)
+                ax.figure.tight_layout()
+                ax.figure.savefig(png, dpi=100)
+                _figure().close(ax.figure)
+                files.append(png)
+        except Exception as e:  # a plot the study cannot support (e.g. one distinct value) is skipped
+            log.info("search plot %s skipped: %s", name, e)
+    return files
+
+
+def _varied_params(trials) -> bool:
+    params = {}
+    for t in trials:
+        for k, v in t.params.items():
+            params.setdefault(k, set()).add(repr(v))
+    return any(len(v) > 1 for v in params.values())
+
+
+def log_model(client, run_id: str, checkpoint: Path, registered_name: Optional[str]) -> None:
+    """The checkpoint's model with mlflow.pytorch, with a signature from a sample input."""
+    import mlflow
+    import torch
+    from mlflow.models import infer_signature
+
+    from raysweep.config.schema import SweepConfig
+    from trainables.models import build_model
+
+    meta = json.loads((checkpoint / "meta.json").read_text())
+    cfg = SweepConfig.model_validate(json.loads((checkpoint / "trial_config.json").read_text()))
+    model = build_model(cfg.model.model_copy(update={"pretrained": False}), len(meta["classes"]), meta["in_chans"])
+    state = torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["folds"][0]["model"])
+    model.eval()
+    h, w = meta["image_size"]
+    example = torch.zeros(1, meta["in_chans"], h, w)
+    with torch.no_grad():
+        output = model(example)
+    signature = infer_signature(example.numpy(), output.numpy())
+    status = client.get_run(run_id).info.status
+    mlflow.set_tracking_uri(client.tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.pytorch.log_model(model, name="model", signature=signature, input_example=example.numpy(), registered_model_name=registered_name)
+    client.set_terminated(run_id, status)  # start_run re-opened the run; keep the trial's own status

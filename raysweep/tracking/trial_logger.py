@@ -1,0 +1,142 @@
+"""Per-epoch MLflow logging of one trial, from rank 0 only.
+
+`MlflowTrialLogger` is an epoch listener of the `Trainer`: built by the Tune
+trial function, pickled to the Train workers, and started on rank 0 alone.
+It finds (or creates) the trial's run by its tags, logs the resolved config
+as flat params, and one batch of metrics per epoch. Steps already in the run
+are never logged again, and epochs in the checkpoint's history that the run
+lacks (logging interrupted by a kill) are logged on resume: the history has
+each epoch exactly once. Under per-trial cross-validation each fold gets a
+child run with its own per-epoch metrics; the trial run carries their mean and
+standard deviation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import Any, Optional
+
+from raysweep.tracking.store import TrackingTarget, flat_params, redact_uri
+
+# metrics whose history tells which epochs a run already has (every epoch's batch holds them)
+STEP_KEY = "train/loss"
+FOLD_STEP_KEY = "val/loss"
+_FOLD_KEY = re.compile(r"^fold(\d+)/(.+)$")
+_PARAMS_PER_BATCH = 100
+
+
+def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The metrics MLflow can hold: numbers, not the internal `_...` keys, not `epoch` (the step)."""
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if not k.startswith("_") and k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+class MlflowTrialLogger:
+    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str):
+        self.target = target
+        self.trial_id = trial_id
+        self.run_name = run_name
+        self.run_id: Optional[str] = None
+        self.fold_runs: dict[int, str] = {}
+        self._logged: dict[str, set[int]] = {}  # run id -> steps it has
+        self._log = None
+        self._client = None
+
+    def __getstate__(self):  # a client and a thread stay in the process that made them
+        state = self.__dict__.copy()
+        state["_log"] = state["_client"] = None
+        return state
+
+    # -- the listener interface (rank 0) ------------------------------------------
+    def start(self, trainer, start_epoch: int) -> None:
+        from mlflow import MlflowClient
+
+        from raysweep.tracking.resilient import ResilientLogger
+
+        self._client = MlflowClient(self.target.uri)
+        self._log = ResilientLogger(redact_uri(self.target.uri))
+        params = flat_params(trainer.cfg.model_dump(mode="json", by_alias=True))
+        n_folds = len(trainer.folds) if len(trainer.folds) > 1 else 0
+        history = list(trainer.history)
+        extras = trainer.report_extras
+
+        def setup():
+            self._open(params, n_folds)
+            extras["mlflow_run_id"] = self.run_id
+            for metrics in history:  # epochs the checkpoint has and the run may lack
+                self._log_epoch(metrics)
+
+        self._log.call_now("open the trial's run", setup, timeout_s=30.0)
+
+    def epoch(self, metrics: dict[str, Any]) -> None:
+        snapshot = dict(metrics)
+        self._log.submit(f"epoch {metrics.get('epoch')}", lambda: self._log_epoch(snapshot))
+
+    def finish(self, final: dict[str, Any], error: Optional[str] = None) -> None:
+        def close():
+            if error:
+                self._client.set_tag(self.run_id, "raysweep.error", error[:5000])
+            status = "FAILED" if error else "FINISHED"
+            for run in [self.run_id, *self.fold_runs.values()]:
+                self._client.set_terminated(run, status)
+
+        self._log.submit("close the run", close)
+        self._log.close()
+
+    # -- MLflow calls (on the logger's thread) -------------------------------------
+    def _open(self, params: dict[str, str], n_folds: int) -> None:
+        from raysweep.tracking.runs import fold_run, logged_steps, trial_run
+
+        c, t = self._client, self.target
+        self.run_id, _ = trial_run(c, t.experiment_id, t.sweep_id, t.parent_run_id, self.trial_id, self.run_name)
+        run = c.get_run(self.run_id)
+        if run.info.status != "RUNNING":
+            c.update_run(self.run_id, status="RUNNING")  # a resumed trial continues its run
+        missing = {k: v for k, v in params.items() if k not in run.data.params}
+        _log_params(c, self.run_id, missing)
+        self._logged[self.run_id] = logged_steps(c, self.run_id, STEP_KEY)
+        for k in range(n_folds):
+            self.fold_runs[k], _ = fold_run(c, t.experiment_id, t.sweep_id, self.run_id, k, f"{self.run_name}-fold{k}")
+            self._logged[self.fold_runs[k]] = logged_steps(c, self.fold_runs[k], FOLD_STEP_KEY)
+
+    def _log_epoch(self, metrics: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        step = int(metrics.get("epoch", 0))
+        now = int(time.time() * 1000)
+        batches: dict[str, list] = {run: [] for run in [*self.fold_runs.values(), self.run_id]}
+        for key, value in numeric_metrics(metrics).items():
+            match = _FOLD_KEY.match(key)
+            if match and int(match.group(1)) in self.fold_runs:
+                batches[self.fold_runs[int(match.group(1))]].append(Metric(match.group(2), value, now, step))
+            else:
+                batches[self.run_id].append(Metric(key, value, now, step))
+        # one batch per run, each run's step recorded as soon as it is in: a retry after a
+        # failure half way logs only what is missing (the trial run last, its marker "epoch done")
+        for run, batch in batches.items():
+            if batch and step not in self._logged[run]:
+                self._client.log_batch(run, metrics=batch)
+                self._logged[run].add(step)
+
+
+def _log_params(client, run_id: str, params: dict[str, str]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in sorted(params.items())]
+    for i in range(0, len(items), _PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[i : i + _PARAMS_PER_BATCH])
+
+
+def run_name(trial_id: str, params: dict[str, Any]) -> str:
+    """`<trial id> lr=0.01 loss=focal`: the searched values, short."""
+    shown = []
+    for key, value in params.items():
+        leaf = key.rsplit(".", 1)[-1]
+        text = f"{value:.3g}" if isinstance(value, float) and math.isfinite(value) else str(value)
+        shown.append(f"{leaf}={text}")
+    return " ".join([trial_id, *shown])[:250]

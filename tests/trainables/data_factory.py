@@ -1,0 +1,156 @@
+"""Tiny data sets on disk, in every layout the data sources read.
+
+Each function writes into a directory it is given (a pytest `tmp_path`) and
+returns what a sweep's `data` section needs to point at it. Pixels are drawn
+from a seeded generator, so the same call writes the same files.
+
+    root = image_folder(tmp_path, classes={"a": 3, "b": 2}, size=8, channels=3)
+    path = csv_manifest(tmp_path, rows=[("x.png", "8 5 0"), ("y.png", "1")])
+    path = pixel_table(tmp_path, n=12, shape=(4, 3, 3), fmt="parquet")
+    root = channel_files(tmp_path, ids=["s1", "s2"], channels=["red", "green"])
+    root = fake_cifar10(tmp_path, n=20, monkeypatch=monkeypatch)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def random_image(size: int | tuple[int, int] = 8, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """An HWC uint8 image (HW for one channel, as PIL writes grayscale)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(h, w, channels), dtype=np.uint8)
+    return pixels[..., 0] if channels == 1 else pixels
+
+
+def write_image(path: Path, size: int | tuple[int, int] = 8, channels: int = 3, seed: int = 0) -> Path:
+    """A PNG (or any suffix PIL writes) of `channels` 1, 3 or 4."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(random_image(size, channels, seed), _MODES[channels]).save(path)
+    return path
+
+
+def image_folder(tmp: Path, classes: dict[str, int], size: int = 8, channels: int = 3, name: str = "images") -> Path:
+    """`tmp/name/<class>/<class>_<k>.png`, `classes[c]` images per class; returns the root."""
+    root = tmp / name
+    root.mkdir(parents=True, exist_ok=True)
+    seed = 0
+    for cls, count in classes.items():
+        (root / cls).mkdir(exist_ok=True)
+        for k in range(count):
+            write_image(root / cls / f"{cls}_{k}.png", size, channels, seed)
+            seed += 1
+    return root
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def csv_manifest(
+    tmp: Path, rows: Sequence[tuple], *, header: Sequence[str] = ("image", "label"), name: str = "manifest.csv",
+    images: bool = True, size: int = 8, channels: int = 3,
+) -> Path:
+    """A manifest CSV of `rows` (image path, label[, more columns]); with `images`,
+    also writes each listed image (relative to the manifest's folder)."""
+    path = write_csv(tmp / name, header, rows)
+    if images:
+        for k, row in enumerate(rows):
+            write_image(tmp / row[0], size, channels, seed=k)
+    return path
+
+
+def table_pixels(n: int, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """The uint8 pixels (n, prod(shape)) that `pixel_table` writes for the same arguments."""
+    return np.random.default_rng(seed).integers(0, 256, size=(n, int(np.prod(shape)))).astype(np.uint8)
+
+
+def pixel_table(
+    tmp: Path, n: int, shape: tuple[int, ...], fmt: str = "csv", *, labels: Optional[Sequence] = None,
+    floats: bool = True, label_col: str = "label", name: str = "pixels", seed: int = 0,
+) -> Path:
+    """`n` flattened images of `shape` (H, W[, C]) with labels (default: row % 2).
+
+    csv / parquet: a `label_col` column first, then one column per pixel named 0, 1, ...;
+    npz: arrays x (n, prod(shape)) and y. `floats`: pixels in [0, 1] (as the IJCNN table),
+    else uint8 0..255.
+    """
+    size = int(np.prod(shape))
+    x = table_pixels(n, shape, seed)
+    x = (x / 255.0).astype(np.float32) if floats else x
+    y = np.asarray(labels if labels is not None else np.arange(n) % 2)
+    path = tmp / f"{name}.{fmt}"
+    if fmt == "npz":
+        np.savez(path, x=x, y=y)
+    elif fmt in ("csv", "parquet"):
+        import pandas as pd
+
+        frame = pd.DataFrame(x, columns=[str(i) for i in range(size)])
+        frame.insert(0, label_col, y)
+        frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
+    return path
+
+
+def channel_files(
+    tmp: Path, ids: Sequence[str], channels: Sequence[str] = ("red", "green", "blue", "yellow"), *,
+    size: int = 8, pattern: str = "{id}_{channel}.png", name: str = "channels",
+) -> Path:
+    """One grayscale PNG per channel per id, `root/pattern`; returns the root."""
+    root = tmp / name
+    for k, sample in enumerate(ids):
+        for c, channel in enumerate(channels):
+            write_image(root / pattern.format(id=sample, channel=channel), size, 1, seed=k * 16 + c)
+    return root
+
+
+def fake_cifar10(tmp: Path, n: int = 20, *, monkeypatch, seed: int = 0) -> Path:
+    """A tiny CIFAR-10 in torchvision's on-disk layout (`cifar-10-batches-py/`: five
+    pickled training batches, a test batch, `batches.meta`), `n` training images in all.
+
+    torchvision checks each file's MD5 against the real archive's; the fake's own
+    checksums are put in their place with `monkeypatch`, so that
+    `torchvision.datasets.CIFAR10(root, download=False)` reads these files with
+    its own loading code. Returns the root.
+    """
+    from torchvision.datasets import CIFAR10
+
+    rng = np.random.default_rng(seed)
+    folder = tmp / "cifar" / CIFAR10.base_folder
+    folder.mkdir(parents=True)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+    def batch(file: str, count: int, labels: list[int]) -> str:
+        data = rng.integers(0, 256, size=(count, 3 * 32 * 32), dtype=np.uint8)  # rows are CHW, as in the real files
+        (folder / file).write_bytes(pickle.dumps({"data": data, "labels": labels, "batch_label": file}))
+        return hashlib.md5((folder / file).read_bytes()).hexdigest()
+
+    sizes = [len(part) for part in np.array_split(np.arange(n), 5)]
+    labels = [k % 10 for k in range(n)]
+    train, start = [], 0
+    for k, count in enumerate(sizes):
+        train.append([f"data_batch_{k + 1}", batch(f"data_batch_{k + 1}", count, labels[start : start + count])])
+        start += count
+    test = [["test_batch", batch("test_batch", 10, list(range(10)))]]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names, "num_cases_per_batch": sizes[0]}))
+    meta = {**CIFAR10.meta, "md5": hashlib.md5((folder / "batches.meta").read_bytes()).hexdigest()}
+    monkeypatch.setattr(CIFAR10, "train_list", train)
+    monkeypatch.setattr(CIFAR10, "test_list", test)
+    monkeypatch.setattr(CIFAR10, "meta", meta)
+    return tmp / "cifar"
