@@ -25,6 +25,25 @@ FLUSH_TIMEOUT_S = float(os.environ.get("RAYSWEEP_MLFLOW_FLUSH_TIMEOUT_S", "600")
 MAX_BACKOFF_S = 30.0
 
 
+_TRANSIENT_TEXT = ("database is locked", "connection", "timed out", "timeout", "temporarily", "unavailable", "max retries", "502", "503", "504", "reset by peer")
+
+
+def transient(e: BaseException) -> bool:
+    """Whether an MLflow call failed for a reason that may pass: the server or network is
+    down or overloaded, or SQLite is locked by another writer."""
+    if isinstance(e, (OSError, TimeoutError)):
+        return True
+    try:
+        import requests
+
+        if isinstance(e, requests.exceptions.RequestException):
+            return True
+    except ImportError:
+        pass
+    text = f"{type(e).__name__} {e}".lower()
+    return any(t in text for t in _TRANSIENT_TEXT)
+
+
 class ResilientLogger:
     def __init__(self, describe: str, *, max_backoff_s: float = MAX_BACKOFF_S):
         for key, value in CLIENT_ENV.items():
@@ -70,7 +89,12 @@ class ResilientLogger:
                         log.warning("MLflow (%s) reachable again; everything buffered is logged", self.describe)
                         self._warned = False
                     break
-                except Exception as e:  # any failure: the server, the network, a locked SQLite file
+                except Exception as e:
+                    if not transient(e):
+                        # a bug or a refusal (bad value, permission): retrying cannot help
+                        self._failed_ops += 1
+                        log.error("MLflow (%s): %s failed: %s: %s", self.describe, what, type(e).__name__, e, exc_info=True)
+                        break
                     if not self._warned:
                         log.warning("MLflow (%s) unreachable (%s: %s); training goes on, logging is buffered and retried", self.describe, type(e).__name__, str(e).splitlines()[0][:200])
                         self._warned = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -167,7 +168,10 @@ class MlflowCallback(Callback):
                     self._client.log_artifact(parent, str(path), "search")
         best = next((r for r in rows if r.metric is not None), None)
         if best is not None:
-            self._client.log_metrics(parent, {f"best/{k}": v for k, v in numeric_metrics({self.metric: best.metric}).items()})
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            self._client.log_batch(parent, metrics=[Metric(f"best/{k}", v, now, 0) for k, v in numeric_metrics({self.metric: best.metric}).items()])
             run = self._trial_run(best.trial_id, {"mlflow_run_id": best.mlflow_run_id} if best.mlflow_run_id else {})
             if run:
                 self._client.set_tag(parent, "raysweep.best_trial", best.trial_id)
