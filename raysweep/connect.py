@@ -9,6 +9,7 @@ loopback unless `RAYSWEEP_DASHBOARD_HOST` says otherwise.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Optional
@@ -17,6 +18,14 @@ from urllib.parse import urlparse
 from raysweep.errors import ClusterError
 
 DEFAULT_CLIENT_PORT = 10001
+
+# A new local instance turns token auth on by itself (as raysweep wants) and says so on
+# stderr, which would put a Ray log line above every one-line user error of `raysweep run`.
+_TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def _token_notice_filter(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Token authentication is enabled")
 
 
 def _reachable(host: str, port: int, timeout: float = 5.0) -> bool:
@@ -54,6 +63,7 @@ def connect(address: Optional[str] = None, *, quiet: bool = True) -> None:
         except (ConnectionError, RuntimeError) as e:
             raise ClusterError(f"cannot connect to Ray at {address}: {str(e).splitlines()[0]}", source="--address") from None
         return
+    logging.getLogger(_TOKEN_SETUP_LOGGER).addFilter(_token_notice_filter)
     ray.init(dashboard_host=os.environ.get("RAYSWEEP_DASHBOARD_HOST", "127.0.0.1"), **kwargs)
 
 

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 # Result key carrying the worker group's placement group id (hex), reported by rank 0 so the
 # sweep driver can free it when Tune stops the trial (raysweep.sweep.callbacks.WorkerGroupReaper).
 PG_KEY = "_pg"
+NODE_KEY = "_node"  # the Ray node rank 0 runs on (where a trial's workers were placed)
 
 
 class Session:
@@ -103,6 +104,7 @@ class RaySession(Session):
         self.device = ray.train.torch.get_device()
         pg = ray.util.get_current_placement_group()
         self.pg_hex = pg.id.hex() if pg is not None else None
+        self.node_id = ray.get_runtime_context().get_node_id()
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return self._torch.prepare_model(model)
@@ -142,6 +144,6 @@ class RaySession(Session):
         checkpoint = None
         if checkpoint_dir is not None and self.is_main:
             checkpoint = self._train.Checkpoint.from_directory(str(checkpoint_dir))
-        if self.is_main and self.pg_hex:
-            metrics = {**metrics, PG_KEY: self.pg_hex}
+        if self.is_main:
+            metrics = {**metrics, PG_KEY: self.pg_hex, NODE_KEY: self.node_id}
         self._train.report(metrics, checkpoint=checkpoint)

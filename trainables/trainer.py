@@ -31,7 +31,7 @@ from trainables.session import Session
 
 PREDICTIONS_FILE = "predictions.npz"
 SPLITS_FILE = "splits.npz"  # per split, per sample: 0 train, 1 validation, -1 unused
-META_FILE = "meta.json"  # epoch, metrics, classes, task, input shape: read without loading the state
+META_FILE = "meta.json"  # epoch, metrics and their history, classes, task, input shape, node: read without loading the state
 DIVERGED_FILE = "diverged.json"  # the marker checkpoint of a run whose loss became non-finite
 # scalar metrics that get a fold mean and standard deviation under cross-validation
 CV_SCALARS = ("loss", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy", "auroc", "map")
@@ -41,6 +41,10 @@ def progress_line(metrics: dict[str, Any], cfg: SweepConfig) -> str:
     keys = ("train/loss", "val/loss", cfg.search.primary_metric)
     shown = "  ".join(f"{k} {metrics[k]:.4f}" for k in dict.fromkeys(keys) if k in metrics)
     return f"epoch {metrics['epoch']}/{cfg.train.epochs}  {shown}  ({metrics['epoch_time_s']:.1f}s, {metrics['images_per_s']:.0f} img/s)"
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def per_trial_cv(cfg: SweepConfig) -> bool:
@@ -103,9 +107,11 @@ class Trainer:
             arrays[f"targets_{k}"], arrays[f"scores_{k}"] = targets, scores
         np.savez_compressed(directory / PREDICTIONS_FILE, classes=np.array(self.samples.classes), task=self.samples.task, **arrays)
         meta = {
-            "epoch": epoch + 1, "metrics": {k: v for k, v in self.history[-1].items() if isinstance(v, (int, float))},
+            "epoch": epoch + 1, "metrics": _scalars(self.history[-1]), "best": self.best,
+            "history": [_scalars(h) for h in self.history],  # every epoch, persisted with the checkpoint
             "classes": list(self.samples.classes), "task": self.samples.task, "in_chans": self.samples.in_chans,
-            "image_size": list(image_size(self.samples)),
+            "image_size": list(image_size(self.samples)), "node": getattr(self.session, "node_id", None),
+            "mlflow_run_id": self.report_extras.get("mlflow_run_id"),
         }
         (directory / META_FILE).write_text(json.dumps(meta))
         assignment = np.stack([fold.split.assignment(len(self.samples)) for fold in self.folds])

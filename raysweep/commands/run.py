@@ -39,13 +39,19 @@ def shorthand_overrides(args: argparse.Namespace) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     from raysweep.config import load_sweep
+    from raysweep.errors import UserError
+    from raysweep.sweep.layout import check_storage
     from trainables.data.check import check_data
 
+    check_storage(args.storage)  # at once, not after the checks and the data (which may take minutes)
     sweep = load_sweep(args.space, shorthand_overrides(args))
-    check_data(sweep.config, decode=not args.skip_data_check)
+    try:
+        check_data(sweep.config, decode=not args.skip_data_check)
 
-    from raysweep.commands.report import print_summary
-    from raysweep.sweep.experiment import run_sweep
+        from raysweep.commands.report import print_summary
+        from raysweep.sweep.experiment import run_sweep
 
-    outcome = run_sweep(sweep, storage=args.storage, name=args.name, address=args.address, autoscaling=args.autoscaling, register=args.register)
+        outcome = run_sweep(sweep, storage=args.storage, name=args.name, address=args.address, autoscaling=args.autoscaling, register=args.register)
+    except UserError as e:  # a data sample, or a resource the cluster lacks: name the file that set the key
+        raise sweep.blame(e) from None
     return print_summary(outcome.layout)

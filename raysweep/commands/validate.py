@@ -25,9 +25,13 @@ def main(args: argparse.Namespace) -> int:
     dims = ", ".join(f"{k} ({d.kind})" for k, d in sweep.space.items()) or "none"
     print(f"ok: {args.space}: sweep {sweep.name!r}, searched: {dims}")
     if args.data:
+        from raysweep.errors import UserError
         from trainables.data.check import check_data, write_preview
 
-        summary = check_data(sweep.config)
+        try:
+            summary = check_data(sweep.config)
+        except UserError as e:  # `data.root: no such directory` names the file (or --set) that set data.root
+            raise sweep.blame(e) from None
         print(f"ok: data: {summary}")
         path = write_preview(sweep.config, args.preview or f"{sweep.name}_augment.png")
         print(f"augmentation preview: {path}")

@@ -19,11 +19,20 @@ from raysweep.errors import ConfigError
 from raysweep.registry import suggest
 
 Check = Callable[[SweepConfig], None]
-CHECKS: list[Check] = []
+CHECKS: list[Check] = []  # those that read only the config first, in the order registered
 
 
 def check(fn: Check) -> Check:
     CHECKS.append(fn)
+    return fn
+
+
+def config_only(fn: Check) -> Check:
+    """Register a check that reads nothing but the config. It runs before the checks
+    that import a registry (and torch, timm, Ray with it: seconds), so `raysweep
+    validate` refuses such a mistake at once."""
+    fn.config_only = True  # type: ignore[attr-defined]
+    CHECKS.insert(sum(getattr(f, "config_only", False) for f in CHECKS), fn)
     return fn
 
 
@@ -64,7 +73,7 @@ def loss_serves_task(cfg: SweepConfig) -> None:
     raise ConfigError(f"loss {name!r} needs {loss_needs(name)}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")
 
 
-@check
+@config_only
 def ldam_margin_form(cfg: SweepConfig) -> None:
     if cfg.loss.name == "ldam" and (cfg.loss.max_m is None) == (cfg.loss.C is None):
         got = "neither" if cfg.loss.max_m is None else "both"
@@ -97,7 +106,7 @@ def augment_known(cfg: SweepConfig) -> None:
     PRESETS.get(cfg.augment.preset, path="augment.preset")
 
 
-@check
+@config_only
 def fold_within_folds(cfg: SweepConfig) -> None:
     if cfg.data.folds is not None and cfg.data.fold >= cfg.data.folds:
         raise ConfigError(f"must be < data.folds ({cfg.data.folds}), got {cfg.data.fold}", path="data.fold")

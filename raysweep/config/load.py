@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from raysweep.config.domains import Domain, extract_domains
 from raysweep.config.messages import first_error, show
 from raysweep.config.schema import SweepConfig, field_names, is_searchable, key_exists, section_at, _field
-from raysweep.errors import ConfigError
+from raysweep.errors import ConfigError, UserError
 from raysweep.registry import suggest
 
 SET_SOURCE = "--set"
@@ -54,6 +55,11 @@ class Sweep:
             set_path(raw, path, value)
         return validate(raw, self.source, self.overridden)
 
+    def blame(self, err: UserError) -> UserError:
+        """`err` (from the data or the cluster, naming a key but no file) naming where that
+        key was set: this file, or `--set`."""
+        return err.with_source(_source_of(err.path or "", self.source, self.overridden))
+
     def config_hash(self) -> str:
         text = json.dumps(self.raw, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -68,11 +74,27 @@ def read_yaml(path: str | Path) -> dict:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = _yaml_problem(e)
         raise ConfigError(f"{where}not valid YAML: {problem}", source=str(path)) from None
+    if data is None:
+        raise ConfigError("is empty; a sweep file is a mapping of sections (name, data, model, ...)", source=str(path))
     if not isinstance(data, dict):
-        raise ConfigError(f"must be a mapping of sections, got {type(data).__name__}", source=str(path))
+        raise ConfigError(f"must be a mapping of sections (name, data, model, ...), got {_a(type(data).__name__)}", source=str(path))
     return data
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    tag = re.search(r"constructor for the tag '([^']*)'", problem)
+    if isinstance(e, yaml.constructor.ConstructorError) and tag:
+        # safe loading builds no Python objects: say so rather than quote PyYAML's internals
+        shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        return f"tag {shown} is not allowed (sweep files are read as plain YAML, no Python objects)"
+    return problem
+
+
+def _a(type_name: str) -> str:
+    return {"list": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "true or false"}.get(type_name, type_name)
 
 
 def set_path(raw: dict, path: str, value: Any) -> None:
@@ -93,14 +115,23 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"expected dotted.key=value, got {text!r}", source=SET_SOURCE)
     if not key_exists(key):
-        parent, _, leaf = key.rpartition(".")
-        model = section_at(parent)
-        hint = suggest(leaf, field_names(model)) if model else ""
-        raise ConfigError(f"unknown key{hint}", source=SET_SOURCE, path=key)
+        raise ConfigError(_unknown_key(key), source=SET_SOURCE, path=key)
     try:
         return key, yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:
         return key, value
+
+
+def _unknown_key(key: str) -> str:
+    """'unknown key' with the closest names, at the first step of `key` that does not exist."""
+    parts = key.split(".")
+    for i in range(len(parts) - 1):
+        model = section_at(".".join(parts[:i]))
+        if model is not None and section_at(".".join(parts[: i + 1])) is None and not key_exists(".".join(parts[: i + 1])):
+            return f"unknown key {parts[i]!r}{suggest(parts[i], field_names(model))}"
+    parent, _, leaf = key.rpartition(".")
+    model = section_at(parent)
+    return "unknown key" + (suggest(leaf, field_names(model)) if model else "")
 
 
 # keys that hold file-system paths: made absolute when the file is loaded, so that

@@ -122,8 +122,20 @@ def first_error(exc: ValidationError, raw: Any) -> tuple[str, str]:
     err = errors[0]
     path = loc_to_path(err["loc"], raw)
     message = describe_error(err, path)
+    if err["type"] == "value_error":
+        path, message = _blamed_field(path, message)
     if len(errors) > 1:
         others = {loc_to_path(e["loc"], raw) for e in errors[1:]} - {path}
         if others:
             message += f" (and {len(others)} more)"
+    return path, message
+
+
+def _blamed_field(path: str, message: str) -> tuple[str, str]:
+    """A section's model validator names the field it blames as `key: ...`
+    (`search: mode: needs one mode per metric`); move that key into the path."""
+    key, sep, rest = message.partition(": ")
+    model = section_at(path)
+    if sep and model is not None and _field(model, key) is not None:
+        return (f"{path}.{key}" if path else key), rest
     return path, message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from raysweep.config.checks import check
+from raysweep.config.checks import check, config_only
 from raysweep.config.schema import SweepConfig
 from raysweep.errors import ConfigError
 
@@ -27,13 +27,13 @@ def trial_scheduler_fits(cfg: SweepConfig) -> None:
         raise ConfigError(f"{cfg.search.scheduler} stops trials on one metric; a multi-objective search needs scheduler: none", path="search.scheduler")
 
 
-@check
+@config_only
 def max_t_within_epochs(cfg: SweepConfig) -> None:
     if cfg.search.max_t is not None and cfg.search.max_t > cfg.train.epochs:
         raise ConfigError(f"must be <= train.epochs ({cfg.train.epochs}), got {cfg.search.max_t}", path="search.max_t")
 
 
-@check
+@config_only
 def cross_validation_has_folds(cfg: SweepConfig) -> None:
     if cfg.search.cv is not None and not cfg.data.folds:
         raise ConfigError(f"cross-validation ({cfg.search.cv.mode}) needs data.folds", path="search.cv.mode")

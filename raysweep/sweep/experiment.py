@@ -23,6 +23,8 @@ DEFAULT_NUM_SAMPLES = 10
 # Tune snapshots the experiment (trials, searcher, scheduler) this often, so a killed
 # driver loses at most this much bookkeeping (the trials' own checkpoints lose nothing).
 EXPERIMENT_SNAPSHOT_S = "5"
+SYNC_PERIOD_LOCAL_S = 5
+SYNC_PERIOD_REMOTE_S = 60
 
 
 @dataclass
@@ -79,6 +81,9 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             storage_path=layout.storage,
             callbacks=callbacks,
             verbose=0,  # the ProgressTable replaces Tune's reporter
+            # Tune's own files (trial results, experiment state) reach storage this often; the
+            # trials' checkpoints, and the history each holds, are persisted every epoch anyway
+            sync_config=tune.SyncConfig(sync_period=SYNC_PERIOD_REMOTE_S if "://" in layout.storage else SYNC_PERIOD_LOCAL_S),
             failure_config=tune.FailureConfig(max_failures=0),  # Train retries workers; a trial that still fails is ERROR
         ),
     )

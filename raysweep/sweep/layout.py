@@ -16,7 +16,9 @@ finds another's.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,27 @@ def storage_uri(storage: str) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
-def _fs(uri: str):
+def check_storage(storage: str) -> None:
+    """Refuse a local `--storage` that cannot hold results, before Ray starts. The
+    nearest existing directory is probed with a temporary file; nothing that stays
+    is created, so a refused run leaves no results directory. URIs are left to pyarrow."""
+    if "://" in storage:
+        return
+    target = Path(storage_uri(storage))
+    existing = next(p for p in (target, *target.parents) if os.path.exists(p))
+    prefix = "" if existing == target else f"cannot create {storage}: "
+    if not existing.is_dir():
+        shown = storage if existing == target else str(existing)
+        raise UserError(f"{prefix}{shown} is a file, not a directory", source="--storage")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise UserError(f"{prefix}cannot write to {existing}: {e.strerror or e}", source="--storage") from None
+
+
+def filesystem(uri: str):
+    """(pyarrow file system, path) of a local path or URI."""
     import pyarrow.fs
 
     if "://" in uri:
@@ -48,7 +70,7 @@ def _fs(uri: str):
 def _exists(uri: str) -> bool:
     import pyarrow.fs
 
-    fs, path = _fs(uri)
+    fs, path = filesystem(uri)
     return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
 
 
@@ -73,7 +95,7 @@ class SweepLayout:
         return join(self.uri, name)
 
     def write_text(self, name: str, text: str) -> None:
-        fs, path = _fs(self.path(name))
+        fs, path = filesystem(self.path(name))
         fs.create_dir(posixpath.dirname(path) if "://" in self.uri else str(Path(path).parent), recursive=True)
         tmp = path + ".tmp"
         with fs.open_output_stream(tmp) as out:
@@ -81,14 +103,14 @@ class SweepLayout:
         fs.move(tmp, path)  # a reader never sees half a file
 
     def read_text(self, name: str) -> str:
-        fs, path = _fs(self.path(name))
+        fs, path = filesystem(self.path(name))
         with fs.open_input_stream(path) as inp:
             return inp.read().decode()
 
     def listdir(self) -> list[str]:
         import pyarrow.fs
 
-        fs, path = _fs(self.uri)
+        fs, path = filesystem(self.uri)
         infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
         return [posixpath.basename(i.path) for i in infos]
 
@@ -138,8 +160,6 @@ class SweepLayout:
 
 
 def _local_copy_dir() -> str:
-    import tempfile
-
     return tempfile.mkdtemp(prefix="raysweep-sweep-")
 
 

@@ -1,8 +1,11 @@
 """How many trials run at once, planned from the cluster's resources.
 
-A trial is a Tune function actor (`TRIAL_CPU`, it only waits on its Train run)
-plus a Ray Train worker group of W workers x (CPUs, GPUs, custom resources per
-worker); the Train controller takes nothing. Tune starts a trial only when the
+A trial is a Tune function actor plus a Ray Train worker group of W workers x
+(CPUs, GPUs, custom resources per worker). The trial actor only waits on its
+Train run and takes no CPU: it is pinned to the head node (`TRIAL_RESOURCES`),
+beside the driver, and Train's controller follows it there. So losing a worker
+node loses only Train workers, which Train restarts from the last checkpoint on
+the nodes left. Tune starts a trial only when the
 whole trial fits, and starts no more trials than fit at once, so no started
 trial sits waiting for workers that are held by others. A trial that could
 never fit is refused before the sweep starts.
@@ -17,8 +20,9 @@ from typing import Optional
 from raysweep.config.schema import SweepConfig
 from raysweep.errors import ClusterError
 
-# Ray refuses {"CPU": 0} for a Tune trainable; the trial actor only waits on its Train run.
-TRIAL_CPU = 0.01
+# The Tune trial actor: no CPU (it waits on its Train run), on the head node (Ray refuses a
+# trainable that asks for nothing at all; a sliver of the head's marker resource is enough).
+TRIAL_RESOURCES = {"CPU": 0, "node:__internal_head__": 0.001}
 _EPS = 1e-9
 
 
@@ -40,9 +44,7 @@ def per_worker(cfg: SweepConfig) -> dict[str, float]:
 
 def per_trial(cfg: SweepConfig) -> dict[str, float]:
     workers = cfg.resources.workers
-    need = {k: v * workers for k, v in per_worker(cfg).items() if v}
-    need["CPU"] = need.get("CPU", 0.0) + TRIAL_CPU
-    return need
+    return {k: v * workers for k, v in per_worker(cfg).items() if v}
 
 
 def _largest_node(nodes: list[dict[str, float]], resource: str) -> float:
@@ -60,10 +62,8 @@ def plan(cfg: SweepConfig, cluster: dict[str, float], nodes: list[dict[str, floa
         for resource, amount in need.items():
             have = cluster.get(resource, 0.0)
             if amount > have + _EPS:
-                per = worker.get(resource, TRIAL_CPU)
                 raise ClusterError(
-                    f"a trial needs {amount:g} {resource} ({cfg.resources.workers} worker(s) x {per:g}"
-                    f"{' + the trial actor' if resource == 'CPU' else ''}), the cluster has {have:g}",
+                    f"a trial needs {amount:g} {resource} ({cfg.resources.workers} worker(s) x {worker[resource]:g}), the cluster has {have:g}",
                     path=_key_of(resource),
                 )
         for resource, amount in worker.items():

@@ -70,8 +70,22 @@ def _trial_states(layout: SweepLayout) -> list[dict]:
     return trials
 
 
+def _checkpoint_history(layout: SweepLayout, trial_id: str) -> tuple[list[dict], Optional[str]]:
+    """(history, MLflow run id) in the trial's latest Train checkpoint: persisted with every
+    epoch's checkpoint, so current even when Tune's own files in storage lag or were lost."""
+    from raysweep.sweep.checkpoints import trial_checkpoints
+
+    kept = trial_checkpoints(layout.train_storage, trial_id)
+    if not kept:
+        return [], None
+    _, meta = max(kept, key=lambda pm: pm[1]["epoch"])
+    return list(meta.get("history", [])), meta.get("mlflow_run_id")
+
+
 def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str]) -> TrialRow:
-    history = _history(layout, state["relative_logdir"]) if state.get("relative_logdir") else []
+    tune_history = _history(layout, state["relative_logdir"]) if state.get("relative_logdir") else []
+    checkpoint_history, checkpoint_run = _checkpoint_history(layout, state["trial_id"])
+    history = checkpoint_history if len(checkpoint_history) >= len(tune_history) else tune_history
     scored = [h for h in history if _finite(h.get(metric))]
     best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
     last = history[-1] if history else {}
@@ -83,9 +97,21 @@ def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[st
         metric=float(best[metric]) if best else None,
         best_epoch=int(best["epoch"]) if best else None,
         epochs_done=int(last.get("epoch", 0)),
-        checkpoint=(best or {}).get("checkpoint_path") or last.get("checkpoint_path"),
-        mlflow_run_id=last.get("mlflow_run_id") or None,
+        checkpoint=_checkpoint_of(layout, state["trial_id"], metric, mode) or (best or {}).get("checkpoint_path"),
+        mlflow_run_id=_run_id(checkpoint_run, tune_history),
     )
+
+
+def _checkpoint_of(layout: SweepLayout, trial_id: str, metric: str, mode: str) -> Optional[str]:
+    """The best of the checkpoints Ray Train kept (its best by the objective, and the latest)."""
+    from raysweep.sweep.checkpoints import best_checkpoint
+
+    best = best_checkpoint(layout.train_storage, trial_id, metric, mode)
+    return best[0] if best else None
+
+
+def _run_id(from_checkpoint: Optional[str], history: list[dict]) -> Optional[str]:
+    return from_checkpoint or next((h["mlflow_run_id"] for h in reversed(history) if h.get("mlflow_run_id")), None)
 
 
 def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:

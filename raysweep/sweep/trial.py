@@ -39,10 +39,10 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
 
 
 def make_trainable(sweep, train_storage: str, tracking=None):
-    """The trial function with the sweep bound and the trial actor's (tiny) resources."""
+    """The trial function with the sweep bound, its actor pinned to the head node."""
     from ray import tune
 
-    from raysweep.sweep.plan import TRIAL_CPU
+    from raysweep.sweep.plan import TRIAL_RESOURCES
 
     bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking)
-    return tune.with_resources(bound, {"CPU": TRIAL_CPU})
+    return tune.with_resources(bound, TRIAL_RESOURCES)

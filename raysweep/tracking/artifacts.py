@@ -21,56 +21,11 @@ from typing import Optional
 
 import numpy as np
 
-from raysweep.sweep.layout import join
+from raysweep.sweep.checkpoints import best_checkpoint, download, trial_checkpoints  # noqa: F401  (re-exported)
 
 log = logging.getLogger("raysweep.tracking")
 
 CHECKPOINT_ARTIFACTS = "checkpoint"
-
-
-def _fs(uri: str):
-    import pyarrow.fs
-
-    if "://" in uri:
-        return pyarrow.fs.FileSystem.from_uri(uri)
-    return pyarrow.fs.LocalFileSystem(), uri
-
-
-def trial_checkpoints(train_storage: str, trial_id: str) -> list[tuple[str, dict]]:
-    """(path, meta) of each checkpoint Ray Train kept for the trial (best and latest)."""
-    import pyarrow.fs
-
-    fs, root = _fs(join(train_storage, trial_id))
-    out = []
-    for info in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
-        if info.type != pyarrow.fs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
-            continue
-        try:
-            with fs.open_input_stream(f"{info.path}/meta.json") as f:
-                meta = json.loads(f.read().decode())
-        except (FileNotFoundError, OSError):
-            continue  # a diverged run's marker, or a checkpoint being written
-        uri = join(train_storage, trial_id, info.base_name)
-        out.append((uri, meta))
-    return out
-
-
-def best_checkpoint(train_storage: str, trial_id: str, metric: str, mode: str) -> Optional[tuple[str, dict]]:
-    scored = [(p, m) for p, m in trial_checkpoints(train_storage, trial_id) if isinstance(m["metrics"].get(metric), (int, float))]
-    if not scored:
-        return None
-    pick = max if mode == "max" else min
-    return pick(scored, key=lambda pm: pm[1]["metrics"][metric])
-
-
-def download(uri: str) -> Path:
-    from ray.train import Checkpoint
-
-    target = Path(tempfile.mkdtemp(prefix="raysweep-artifacts-"))
-    if "://" in uri:
-        fs, path = _fs(uri)
-        return Path(Checkpoint(path, filesystem=fs).to_directory(str(target)))
-    return Path(uri)
 
 
 def _figure():

@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Callable, Optional
 
+from raysweep.tracking.store import redact_text
+
 log = logging.getLogger("raysweep.tracking")
 
 # Each attempt fails fast; the retrying is ours (MLflow's own would block training for minutes).
@@ -96,7 +98,7 @@ class ResilientLogger:
                         log.error("MLflow (%s): %s failed: %s: %s", self.describe, what, type(e).__name__, e, exc_info=True)
                         break
                     if not self._warned:
-                        log.warning("MLflow (%s) unreachable (%s: %s); training goes on, logging is buffered and retried", self.describe, type(e).__name__, str(e).splitlines()[0][:200])
+                        log.warning("MLflow (%s) unreachable (%s: %s); training goes on, logging is buffered and retried", self.describe, type(e).__name__, redact_text(str(e).splitlines()[0])[:200])
                         self._warned = True
                     if self._closing.is_set() and time.monotonic() > self._deadline:
                         self._failed_ops += 1

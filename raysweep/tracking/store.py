@@ -65,6 +65,15 @@ def redact_uri(uri: str) -> str:
     return uri
 
 
+_URI_CREDENTIALS = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/\s@]+@", re.I)
+
+
+def redact_text(text: str) -> str:
+    """`text` (an error message, which MLflow's may quote a request URL in) with the
+    user:password of every URI in it replaced."""
+    return _URI_CREDENTIALS.sub(rf"\1{REDACTED}@", text)
+
+
 def redact(key: str, value: Any) -> Any:
     """`value`, or `***` when `key` names a secret; URIs lose their credentials."""
     if _SECRET_KEY.search(key.rsplit(".", 1)[-1]):

@@ -23,7 +23,7 @@ import yaml
 from ray.tune import Callback
 
 from raysweep.errors import ConfigError
-from raysweep.tracking.store import TrackingTarget, artifact_root, redact, redact_uri, tracking_uri
+from raysweep.tracking.store import TrackingTarget, artifact_root, redact, redact_text, redact_uri, tracking_uri
 from raysweep.tracking.trial_logger import numeric_metrics
 
 
@@ -59,7 +59,7 @@ def open_sweep(sweep, layout, manifest: dict) -> TrackingTarget:
         exp = experiment_id(client, cfg.tracking.experiment or sweep.name, artifact_root(cfg, uri))
         parent, created = parent_run(client, exp, layout.sweep_id)
     except Exception as e:
-        raise ConfigError(f"cannot reach MLflow at {redact_uri(uri)}: {str(e).splitlines()[0][:200]} (or set tracking.enabled: false)", path="tracking.uri") from None
+        raise ConfigError(f"cannot reach MLflow at {redact_uri(uri)}: {redact_text(str(e).splitlines()[0])[:200]} (or set tracking.enabled: false)", path="tracking.uri") from None
     if created:
         tags = {
             "raysweep.sweep_name": sweep.name, "raysweep.config_hash": manifest["config_hash"], "raysweep.version": __version__,

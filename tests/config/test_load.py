@@ -61,7 +61,7 @@ def test_errors_in_overrides_name_the_override(sweep_file):
     line = error_line(sweep_file, tiny_config(), ["optimizer.lr=-1"])
     assert line == "--set: optimizer.lr: must be > 0, got -1"
     line = error_line(sweep_file, tiny_config(), ["optimzer.lr=1"])
-    assert line == "--set: optimzer.lr: unknown key"
+    assert line == "--set: optimzer.lr: unknown key 'optimzer', did you mean 'optimizer'?"
     line = error_line(sweep_file, tiny_config(), ["optimizer.nesterv=true"])
     assert line == "--set: optimizer.nesterv: unknown key, did you mean 'nesterov'?"
 

@@ -1,0 +1,80 @@
+"""A sweep whose driver is SIGKILLed part-way, then `raysweep resume`d."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import tiny_config
+from tests.fixtures.cli import RaysweepProcess, wait_for
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 8
+
+
+def checkpoint_epochs(storage: Path, sweep: str) -> dict[str, int]:
+    """Per trial id, the last epoch Ray Train has persisted a checkpoint of."""
+    out = {}
+    for trial in (storage / sweep / "train").glob("*"):
+        epochs = [json.loads(m.read_text())["epoch"] for m in trial.glob("checkpoint_*/meta.json")]
+        if epochs:
+            out[trial.name] = max(epochs)
+    return out
+
+
+def checkpoint_dirs(storage: Path, sweep: str, trial: str) -> set[str]:
+    return {p.name for p in (storage / sweep / "train" / trial).glob("checkpoint_*")}
+
+
+def result_epochs(storage: Path, sweep: str, trial: str) -> list[int]:
+    lines = []
+    for result in (storage / sweep).glob(f"run_trial_{trial}_*/result.json"):
+        lines += [json.loads(line)["epoch"] for line in result.read_text().splitlines() if line.strip()]
+    return lines
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(tiny_config(
+        name="killme",
+        data={"num_samples": 400},
+        optimizer={"lr": {"grid": [0.02, 0.05, 0.1, 0.2]}},
+        train={"epochs": EPOCHS, "batch_size": 16},
+        resources={"max_concurrent": 2},
+        search={"algorithm": "grid"},
+    )))
+    storage = tmp_path / "results"
+    run = RaysweepProcess(["run", str(sweep_file), "--storage", str(storage)], cwd=tmp_path)
+    try:
+        # kill once one trial has finished and another is part-way through
+        progress = wait_for(
+            lambda: (lambda e: e if any(v == EPOCHS for v in e.values()) and any(2 <= v < EPOCHS for v in e.values()) else None)(checkpoint_epochs(storage, "killme")),
+            timeout_s=400, what="one trial finished and one part-way",
+        )
+    finally:
+        run.kill()
+    before = checkpoint_epochs(storage, "killme")
+    finished = [t for t, e in before.items() if e == EPOCHS]
+    interrupted = [t for t, e in before.items() if e < EPOCHS]
+    assert finished and interrupted, (progress, before)
+    finished_dirs = {t: checkpoint_dirs(storage, "killme", t) for t in finished}
+    lines_before = {t: len(result_epochs(storage, "killme", t)) for t in interrupted}
+
+    resume = RaysweepProcess(["resume", "killme", "--storage", str(storage)], cwd=tmp_path)
+    assert resume.wait(600) == 0, resume.output()[-3000:]
+
+    report = RaysweepProcess(["report", "killme", "--storage", str(storage), "--json"], cwd=tmp_path)
+    assert report.wait(120) == 0
+    payload = json.loads(report.output().strip().splitlines()[-1])
+    ids = [t["trial_id"] for t in payload["trials"]]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert all(t["status"] == "TERMINATED" and t["epochs_done"] == EPOCHS for t in payload["trials"]), payload["trials"]
+    assert sorted(t["params"]["optimizer.lr"] for t in payload["trials"]) == [0.02, 0.05, 0.1, 0.2]
+    for t in finished:  # not trained again: no new checkpoint was written
+        assert checkpoint_dirs(storage, "killme", t) == finished_dirs[t]
+    for t in interrupted:  # resumed from its checkpoint, not from epoch 1
+        after = result_epochs(storage, "killme", t)[lines_before[t]:]
+        assert after and after[0] == before[t] + 1, (t, before[t], after)
+        assert checkpoint_epochs(storage, "killme")[t] == EPOCHS

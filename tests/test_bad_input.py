@@ -1,0 +1,377 @@
+"""Bad input: every user mistake stops raysweep in one line, before any trial starts.
+
+Each case runs the command line in a subprocess (`python -m raysweep ...` in a fresh
+directory) and asserts exit status 2, exactly one line on stderr (the whole message,
+no traceback), and that nothing was left behind in the directory it ran in (no results
+directory, no MLflow store, no augmentation preview).
+
+- config mistakes go through `raysweep validate` (no data opened, no Ray);
+- data mistakes through `raysweep validate --data`, a few also through `raysweep run`,
+  which checks the data before it connects to Ray;
+- command-line and cluster mistakes through `raysweep run`; only the GPU case starts
+  Ray (`ray` marker), an unreachable `--address` and an unusable `--storage` are
+  refused before that.
+
+    pytest tests/test_bad_input.py -m "not ray"
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import pytest
+import yaml
+
+from tests.conftest import tiny_config
+from tests.fixtures.ray_nodes import CLUSTER_MARKER, _signal_all, _wait_gone, cluster_processes, ticks_since_boot
+from tests.trainables import data_factory as make
+
+Sweep = Union[dict, str, None]  # a sweep file: sections, raw YAML text, or no file at all
+
+
+@dataclass(frozen=True)
+class Case:
+    """`raysweep <command> sweep.yaml <args>` in a directory `setup` filled, refused with `expected`.
+
+    `sweep` is the file (or `setup(tmp)` returns it, after writing the data it names);
+    `{tmp}` in `expected` and `args` stands for the directory."""
+
+    command: tuple[str, ...]
+    expected: str
+    sweep: Sweep = None
+    args: tuple[str, ...] = ()
+    setup: Optional[Callable[[Path], Sweep]] = None
+    env: dict = field(default_factory=dict)
+
+
+def validate(expected: str, sweep: Sweep = None, *args: str) -> Case:
+    return Case(("validate",), expected, sweep, args)
+
+
+def sweep(**sections) -> dict:
+    return tiny_config(**sections)
+
+
+def data_case(command: tuple[str, ...], setup: Callable[[Path], dict], expected: str, *args: str) -> Case:
+    return Case(command, expected, args=args, setup=setup)
+
+
+# -- the data each data case points at (relative paths: relative to where raysweep runs) ----------
+
+
+def missing_dir(tmp: Path) -> dict:
+    return sweep(data={"kind": "image_folder", "root": "gone"})
+
+
+def missing_manifest(tmp: Path) -> dict:
+    return sweep(data={"kind": "csv", "path": "nope.csv"})
+
+
+def missing_image(tmp: Path) -> dict:
+    make.csv_manifest(tmp, [("a.png", "x"), ("b.png", "y"), ("c.png", "x"), ("d.png", "y")])
+    (tmp / "c.png").unlink()
+    return sweep(data={"kind": "csv", "path": "manifest.csv"})
+
+
+def corrupt_image(tmp: Path) -> dict:
+    make.image_folder(tmp, {"a": 3, "b": 3})
+    (tmp / "images" / "b" / "b_1.png").write_bytes(b"\x89PNG but not really")
+    return sweep(data={"kind": "image_folder", "root": "images"})
+
+
+def unknown_label(tmp: Path) -> dict:
+    make.csv_manifest(tmp, [("a.png", "cat"), ("b.png", "dog"), ("c.png", "cta"), ("d.png", "dog")])
+    return sweep(data={"kind": "csv", "path": "manifest.csv", "classes": ["cat", "dog"]})
+
+
+def empty_class(tmp: Path) -> dict:
+    make.image_folder(tmp, {"cat": 3, "dog": 3})
+    return sweep(data={"kind": "image_folder", "root": "images", "classes": ["cat", "dog", "eel"]})
+
+
+def too_many_folds(tmp: Path) -> dict:
+    make.image_folder(tmp, {"cat": 6, "dog": 2})
+    return sweep(data={"kind": "image_folder", "root": "images", "folds": 3})
+
+
+def wrong_reshape(tmp: Path) -> dict:
+    make.pixel_table(tmp, n=8, shape=(6, 5, 3), fmt="csv")
+    return sweep(data={"kind": "pixel_table", "path": "pixels.csv", "reshape": [6, 5, 2]})
+
+
+def mixed_channels(tmp: Path) -> dict:
+    make.image_folder(tmp, {"a": 3, "b": 3}, channels=3)
+    make.write_image(tmp / "images" / "b" / "b_1.png", 8, 1)
+    return sweep(data={"kind": "image_folder", "root": "images"})
+
+
+def wrong_in_chans(tmp: Path) -> dict:
+    make.image_folder(tmp, {"a": 3, "b": 3}, channels=3)
+    return sweep(data={"kind": "image_folder", "root": "images"}, model={"name": "tiny_cnn", "in_chans": 1})
+
+
+def missing_channel_file(tmp: Path) -> dict:
+    make.channel_files(tmp, ids=["s1", "s2", "s3", "s4"], channels=["red", "green"])
+    make.csv_manifest(tmp, [("s1", "a"), ("s2", "b"), ("s3", "a"), ("s4", "b")], images=False)
+    (tmp / "channels" / "s3_green.png").unlink()
+    return sweep(data={"kind": "channel_files", "path": "manifest.csv", "root": "channels", "channels": ["red", "green"]})
+
+
+def good_data(tmp: Path) -> dict:
+    return sweep(tracking={"enabled": True})  # a run that got going would write ./mlflow.db
+
+
+def a_file(tmp: Path) -> dict:
+    (tmp / "notes.txt").write_text("not a directory\n")
+    return good_data(tmp)
+
+
+def read_only_dir(tmp: Path) -> dict:
+    (tmp / "locked").mkdir(mode=0o555)
+    return good_data(tmp)
+
+
+VALIDATE_DATA = ("validate", "--data")
+RUN = ("run",)
+MULTI_OBJECTIVE = {"metric": ["val/macro_f1", "val/loss"], "mode": ["max", "min"]}
+
+CASES = {
+    # -- the sweep file, through `raysweep validate` ----------------------------------------------
+    "unknown-key": validate("error: sweep.yaml: optimizer.lrr: unknown key, did you mean 'lr'?", sweep(optimizer={"lrr": 0.1})),
+    "unknown-section": validate("error: sweep.yaml: trian: unknown key, did you mean 'train' or 'tracking'?", {**sweep(), "trian": {"epochs": 3}}),
+    "wrong-type": validate("error: sweep.yaml: train.epochs: must be an integer, got 'many'", sweep(train={"epochs": "many"})),
+    "section-not-a-mapping": validate("error: sweep.yaml: optimizer: must be a mapping, got 3", sweep(optimizer=3)),
+    "negative-lr": validate("error: sweep.yaml: optimizer.lr: must be > 0, got -0.1", sweep(optimizer={"lr": -0.1})),
+    "drop-rate-above-1": validate("error: sweep.yaml: model.drop_rate: must be < 1, got 1.5", sweep(model={"drop_rate": 1.5})),
+    "one-fold": validate("error: sweep.yaml: data.folds: must be >= 2, got 1", sweep(data={"folds": 1})),
+    "accumulate-0": validate("error: sweep.yaml: train.accumulate: must be >= 1, got 0", sweep(train={"accumulate": 0})),
+    "unknown-head": validate(
+        "error: sweep.yaml: model.head: must be one of linear, mish_mlp, normed_linear, got 'mlp', did you mean 'mish_mlp'?",
+        sweep(model={"head": "mlp"}),
+    ),
+    "name-with-space": validate("error: sweep.yaml: name: must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$, got 'my sweep'", sweep(name="my sweep")),
+    "no-name": validate("error: sweep.yaml: name: required", {k: v for k, v in sweep().items() if k != "name"}),
+    "empty-grid": validate("error: sweep.yaml: optimizer.lr: grid must not be empty", sweep(optimizer={"lr": {"grid": []}})),
+    "bad-value-in-choice": validate("error: sweep.yaml: optimizer.lr: must be > 0, got -0.1 (in choice[1])", sweep(optimizer={"lr": {"choice": [0.1, -0.1]}})),
+    "default-outside-domain": validate(
+        "error: sweep.yaml: optimizer.lr: default 1.0 is not in the loguniform domain [0.01, 0.1]",
+        sweep(optimizer={"lr": {"loguniform": [0.01, 0.1], "default": 1.0}}),
+    ),
+    "domain-on-unsearchable-key": validate(
+        "error: sweep.yaml: resources.workers: cannot be searched; give one value, not grid", sweep(resources={"workers": {"grid": [1, 2]}}),
+    ),
+    "float-domain-on-int-key": validate(
+        "error: sweep.yaml: train.epochs: is an integer; use {int: [1, 5]} instead of uniform", sweep(train={"epochs": {"uniform": [1, 5]}}),
+    ),
+    "plain-file-mlflow-store": validate(
+        "error: sweep.yaml: tracking.uri: MLflow 3 refuses the plain file store; use sqlite:///path.db or http(s)://server",
+        sweep(tracking={"uri": "file:///tmp/mlruns"}),
+    ),
+    "one-mode-for-two-metrics": validate(
+        "error: sweep.yaml: search.mode: needs one mode per metric (2), got 1", sweep(search={"metric": ["val/macro_f1", "val/loss"], "mode": ["max"]}),
+    ),
+    "unknown-data-kind": validate("error: sweep.yaml: data.kind: unknown data source 'imagefolder', did you mean 'image_folder'?", sweep(data={"kind": "imagefolder"})),
+    "csv-without-path": validate("error: sweep.yaml: data.path: required for data.kind 'csv'", sweep(data={"kind": "csv"})),
+    "unknown-model": validate(
+        "error: sweep.yaml: model.name: unknown model 'resnet5O', did you mean 'resnet50' or 'resnet51q' or 'resnet50t'?", sweep(model={"name": "resnet5O"}),
+    ),
+    "unknown-loss": validate(
+        "error: sweep.yaml: loss.name: unknown loss 'focall', did you mean 'focal' or 'recall' or 'sigmoid_focal'?", sweep(loss={"name": "focall"}),
+    ),
+    "unknown-loss-in-grid": validate(
+        "error: sweep.yaml: loss.name: unknown loss 'cee', did you mean 'ce' or 'bce'? (in grid[1])", sweep(loss={"name": {"grid": ["ce", "cee"]}}),
+    ),
+    "ldam-on-multilabel": validate(
+        "error: sweep.yaml: loss.name: loss 'ldam' needs single-label class counts; data.task is multilabel (use bce or sigmoid_focal)",
+        sweep(data={"task": "multilabel"}, loss={"name": "ldam", "max_m": 0.5}),
+    ),
+    "ldam-without-margin": validate(
+        "error: sweep.yaml: loss.C: loss 'ldam' takes exactly one of loss.max_m (largest margin, Cao et al.) and loss.C (margin C / n_j^(1/4)); got neither",
+        sweep(loss={"name": "ldam"}),
+    ),
+    "unknown-optimizer": validate(
+        "error: sweep.yaml: optimizer.name: unknown optimizer 'adamm', did you mean 'adam' or 'radam' or 'nadam'?", sweep(optimizer={"name": "adamm"}),
+    ),
+    "unknown-scheduler": validate("error: sweep.yaml: scheduler.name: unknown scheduler 'cosin', did you mean 'cosine'?", sweep(scheduler={"name": "cosin"})),
+    "unknown-augment-preset": validate(
+        "error: sweep.yaml: augment.preset: unknown augmentation preset 'heavy'; allowed: cifar_hw2, ece449, light, none", sweep(augment={"preset": "heavy"}),
+    ),
+    "fold-not-below-folds": validate("error: sweep.yaml: data.fold: must be < data.folds (3), got 3", sweep(data={"folds": 3, "fold": 3})),
+    "unknown-sampler": validate("error: sweep.yaml: search.sampler: unknown Optuna sampler 'tpee', did you mean 'tpe'?", sweep(search={"sampler": "tpee"})),
+    "single-objective-sampler-two-metrics": validate(
+        "error: sweep.yaml: search.sampler: sampler 'cmaes' optimizes one metric; use tpe, nsga2 or random for 2 metrics",
+        sweep(search={**MULTI_OBJECTIVE, "sampler": "cmaes"}),
+    ),
+    "unknown-trial-scheduler": validate(
+        "error: sweep.yaml: search.scheduler: unknown trial scheduler 'ashaa', did you mean 'asha'?", sweep(search={"scheduler": "ashaa"}),
+    ),
+    "multi-objective-with-asha": validate(
+        "error: sweep.yaml: search.scheduler: asha stops trials on one metric; a multi-objective search needs scheduler: none",
+        sweep(search={**MULTI_OBJECTIVE, "scheduler": "asha"}),
+    ),
+    "max-t-above-epochs": validate("error: sweep.yaml: search.max_t: must be <= train.epochs (2), got 5", sweep(search={"max_t": 5})),
+    "cv-without-folds": validate("error: sweep.yaml: search.cv.mode: cross-validation (per_trial) needs data.folds", sweep(search={"cv": {"mode": "per_trial"}})),
+    # -- the file itself and --set -----------------------------------------------------------------
+    "bad-yaml": validate("error: sweep.yaml: line 2: not valid YAML: expected ',' or ']', but got '<stream end>'", "name: [unclosed\n"),
+    "empty-file": validate("error: sweep.yaml: is empty; a sweep file is a mapping of sections (name, data, model, ...)", ""),
+    "not-a-mapping": validate("error: sweep.yaml: must be a mapping of sections (name, data, model, ...), got a list", "- data\n- model\n"),
+    "missing-file": validate("error: sweep.yaml: no such file", None),
+    "python-tag": validate(  # safe loading only: the tag would run `touch pwned`
+        "error: sweep.yaml: line 1: not valid YAML: tag !!python/object/apply:os.system is not allowed (sweep files are read as plain YAML, no Python objects)",
+        "name: !!python/object/apply:os.system ['touch pwned']\n",
+    ),
+    "set-unknown-key": validate("error: --set: train.epoch: unknown key, did you mean 'epochs'?", sweep(), "--set", "train.epoch=3"),
+    "set-unknown-section": validate("error: --set: optimzer.lr: unknown key 'optimzer', did you mean 'optimizer'?", sweep(), "--set", "optimzer.lr=0.1"),
+    "set-bad-value": validate("error: --set: optimizer.lr: must be > 0, got -1", sweep(), "--set", "optimizer.lr=-1"),
+    "set-without-value": validate("error: --set: expected dotted.key=value, got 'train.epochs'", sweep(), "--set", "train.epochs"),
+    "set-python-tag": validate(  # a --set value is YAML read safely too: the tag stays an inert string
+        "error: --set: train.epochs: must be an integer, got \"!!python/object/apply:os.system ['touch pwned']\"",
+        sweep(), "--set", "train.epochs=!!python/object/apply:os.system ['touch pwned']",
+    ),
+    # -- the data, through `raysweep validate --data` --------------------------------------------
+    "missing-directory": data_case(VALIDATE_DATA, missing_dir, "error: sweep.yaml: data.root: no such directory: {tmp}/gone"),
+    "missing-directory-set": data_case(VALIDATE_DATA, missing_dir, "error: --set: data.root: no such directory: {tmp}/elsewhere", "--set", "data.root=elsewhere"),
+    "missing-manifest": data_case(VALIDATE_DATA, missing_manifest, "error: sweep.yaml: data.path: no such file: {tmp}/nope.csv"),
+    "missing-image": data_case(VALIDATE_DATA, missing_image, "error: {tmp}/c.png: no such file ({tmp}/manifest.csv line 4)"),
+    "missing-channel-file": data_case(VALIDATE_DATA, missing_channel_file, "error: {tmp}/channels/s3_green.png: no such file ({tmp}/manifest.csv line 4)"),
+    "corrupt-image": data_case(VALIDATE_DATA, corrupt_image, "error: {tmp}/images/b/b_1.png: not an image file PIL can read"),
+    "label-not-in-classes": data_case(VALIDATE_DATA, unknown_label, "error: {tmp}/manifest.csv: line 4: label 'cta' is not in data.classes (cat, dog)"),
+    "class-without-samples": data_case(VALIDATE_DATA, empty_class, "error: sweep.yaml: data: class 'eel' has no samples"),
+    "folds-above-smallest-class": data_case(
+        VALIDATE_DATA, too_many_folds, "error: sweep.yaml: data.folds: a stratified split into 3 folds needs >= 3 samples per class; class 'dog' has 2",
+    ),
+    "reshape-not-matching-rows": data_case(
+        VALIDATE_DATA, wrong_reshape, "error: sweep.yaml: data.reshape: [6, 5, 2] holds 60 values but the rows of {tmp}/pixels.csv have 90 pixels",
+    ),
+    "mixed-channel-counts": data_case(
+        VALIDATE_DATA, mixed_channels,
+        "error: {tmp}/images/b/b_1.png: has 1 channel but the first image ({tmp}/images/a/a_0.png) has 3; set data.image_mode (L, RGB or RGBA) to convert every file",
+    ),
+    "in-chans-not-the-images": data_case(
+        VALIDATE_DATA, wrong_in_chans, "error: sweep.yaml: model.in_chans: is 1 but the images have 3 channels ({tmp}/images/a/a_0.png)",
+    ),
+    # -- `raysweep run` checks the data before it starts Ray ---------------------------------------
+    "run-missing-directory": data_case(RUN, missing_dir, "error: sweep.yaml: data.root: no such directory: {tmp}/gone"),
+    "run-label-not-in-classes": data_case(RUN, unknown_label, "error: {tmp}/manifest.csv: line 4: label 'cta' is not in data.classes (cat, dog)"),
+    "run-folds-above-smallest-class": data_case(
+        RUN, too_many_folds, "error: sweep.yaml: data.folds: a stratified split into 3 folds needs >= 3 samples per class; class 'dog' has 2",
+    ),
+    # -- ... and --storage and --address before it starts Ray --------------------------------------
+    "storage-is-a-file": data_case(RUN, a_file, "error: --storage: notes.txt is a file, not a directory", "--storage", "notes.txt"),
+    "storage-under-a-file": data_case(
+        RUN, a_file, "error: --storage: cannot create notes.txt/results: {tmp}/notes.txt is a file, not a directory", "--storage", "notes.txt/results",
+    ),
+    "storage-read-only": pytest.param(
+        data_case(RUN, read_only_dir, "error: --storage: cannot create locked/results: cannot write to {tmp}/locked: Permission denied", "--storage", "locked/results"),
+        marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only directory"),
+    ),
+    "unreachable-address": data_case(RUN, good_data, "error: --address: cannot reach a Ray cluster at 127.0.0.1:1", "--address", "127.0.0.1:1"),
+    # -- a trial that can never fit: starts Ray to see the cluster ---------------------------------
+    "gpus-on-a-cluster-without": pytest.param(
+        Case(RUN, "error: sweep.yaml: resources.gpus_per_worker: a trial needs 1 GPU (1 worker(s) x 1), the cluster has 0",
+             sweep(resources={"gpus_per_worker": 1}, tracking={"enabled": True}), env={"CUDA_VISIBLE_DEVICES": ""}),
+        marks=pytest.mark.ray,
+    ),
+}
+
+
+def _param(name: str, case) -> "pytest.ParameterSet":
+    if isinstance(case, Case):
+        return pytest.param(case, id=name)
+    return pytest.param(*case.values, marks=case.marks, id=name)
+
+
+def write_sweep(tmp: Path, content: Sweep) -> None:
+    if content is None:
+        return
+    text = content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+    (tmp / "sweep.yaml").write_text(text)
+
+
+def raysweep(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    """Run the CLI; then stop whatever Ray processes it left behind, found by a marker in
+    their environment or by the CLI's session (never by name)."""
+    marker = f"bad-input-{os.getpid()}-{ticks_since_boot()}"
+    since = ticks_since_boot()
+    full_env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    full_env.update({CLUSTER_MARKER: marker, **env})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raysweep", *args], cwd=cwd, env=full_env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        left = cluster_processes(marker, {proc.pid}, since)
+        _signal_all(left, signal.SIGTERM)
+        _signal_all(_wait_gone(left, 10), signal.SIGKILL)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("case", [_param(name, case) for name, case in CASES.items()])
+def test_bad_input_is_refused_in_one_line(tmp_path, case: Case):
+    tmp = tmp_path.resolve()
+    write_sweep(tmp, case.setup(tmp) if case.setup else case.sweep)
+    before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
+    args = [a.replace("{tmp}", str(tmp)) for a in case.args]
+
+    result = raysweep([*case.command[:1], "sweep.yaml", *case.command[1:], *args], tmp, case.env)
+
+    assert (result.returncode, result.stderr) == (2, case.expected.replace("{tmp}", str(tmp)) + "\n"), result.stdout
+    assert sorted(p.relative_to(tmp) for p in tmp.rglob("*")) == before  # no results, no mlflow.db, no preview
+    if case.command[0] == "run":
+        assert result.stdout == ""  # nothing started
+
+
+def test_secrets_in_a_tracking_uri_are_never_printed(tmp_path):
+    """`raysweep ui` names the team server without the user:password in its URI."""
+    write_sweep(tmp_path, sweep(tracking={"uri": "http://alice:s3cret@mlflow.example:5000"}))
+    result = raysweep(["ui", "sweep.yaml"], tmp_path, {})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "MLflow UI: http://***@mlflow.example:5000 (the tracking server serves it)\n", "")
+
+
+def test_an_unreachable_mlflow_is_refused_without_its_password(tmp_path, monkeypatch):
+    """MLflow's own error quotes the request URL, credentials and all; raysweep's line does not."""
+    from raysweep.config import load_sweep
+    from raysweep.errors import ConfigError
+    from raysweep.sweep.layout import SweepLayout
+    from raysweep.tracking.sweep import open_sweep
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    write_sweep(tmp_path, sweep(tracking={"uri": "http://alice:s3cret@127.0.0.1:1"}))
+    loaded = load_sweep(tmp_path / "sweep.yaml", run_checks=False)
+    with pytest.raises(ConfigError) as info:
+        open_sweep(loaded, SweepLayout(str(tmp_path / "results"), "tiny"), {"config_hash": "0"})
+    line = info.value.line()
+    assert line.startswith("tracking.uri: cannot reach MLflow at http://***@127.0.0.1:1: API request to http://***@127.0.0.1:1/api/")
+    assert "s3cret" not in line and "alice" not in line
+
+
+def test_params_logged_to_mlflow_hide_secrets():
+    from raysweep.tracking.store import REDACTED, flat_params, redact_text, redact_uri
+
+    params = flat_params({
+        "tracking": {"uri": "https://alice:s3cret@mlflow.example/", "enabled": True},
+        "data": {"path": "s3://bucket/train.csv", "api_key": "k-123", "root": "/data/x"},
+        "model": {"kwargs": {"hf_token": "hf_abc", "auth": "basic", "widths": [4, 8]}},
+        "optimizer": {"lr": 0.1, "db_password": "pw"},
+    })
+    assert params == {
+        "tracking.uri": "https://***@mlflow.example/", "tracking.enabled": "True",
+        "data.path": "s3://bucket/train.csv", "data.api_key": REDACTED, "data.root": "/data/x",
+        "model.kwargs.hf_token": REDACTED, "model.kwargs.auth": REDACTED, "model.kwargs.widths": "[4, 8]",
+        "optimizer.lr": "0.1", "optimizer.db_password": REDACTED,
+    }
+    assert redact_uri("postgresql://mlflow:pw@db:5432/mlflow") == "postgresql://***@db:5432/mlflow"
+    assert redact_uri("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+    assert redact_text("request to http://a:b@h:1/api failed (http://c@h)") == "request to http://***@h:1/api failed (http://***@h)"
