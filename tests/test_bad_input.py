@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -226,6 +227,10 @@ CASES = {
         "error: sweep.yaml: line 1: not valid YAML: tag !!python/object/apply:os.system is not allowed (sweep files are read as plain YAML, no Python objects)",
         "name: !!python/object/apply:os.system ['touch pwned']\n",
     ),
+    "python-object-tag": validate(
+        "error: sweep.yaml: line 2: not valid YAML: tag !!python/object:collections.OrderedDict is not allowed (sweep files are read as plain YAML, no Python objects)",
+        "name: tiny\nmodel: !!python/object:collections.OrderedDict {}\n",
+    ),
     "set-unknown-key": validate("error: --set: train.epoch: unknown key, did you mean 'epochs'?", sweep(), "--set", "train.epoch=3"),
     "set-unknown-section": validate("error: --set: optimzer.lr: unknown key 'optimzer', did you mean 'optimizer'?", sweep(), "--set", "optimzer.lr=0.1"),
     "set-bad-value": validate("error: --set: optimizer.lr: must be > 0, got -1", sweep(), "--set", "optimizer.lr=-1"),
@@ -297,7 +302,7 @@ def write_sweep(tmp: Path, content: Sweep) -> None:
 def raysweep(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     """Run the CLI; then stop whatever Ray processes it left behind, found by a marker in
     their environment or by the CLI's session (never by name)."""
-    marker = f"bad-input-{os.getpid()}-{ticks_since_boot()}"
+    marker = f"bad-input-{uuid.uuid4().hex[:12]}"
     since = ticks_since_boot()
     full_env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     full_env.update({CLUSTER_MARKER: marker, **env})
@@ -324,11 +329,12 @@ def test_bad_input_is_refused_in_one_line(tmp_path, case: Case):
     before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
     args = [a.replace("{tmp}", str(tmp)) for a in case.args]
 
-    result = raysweep([*case.command[:1], "sweep.yaml", *case.command[1:], *args], tmp, case.env)
+    command, *options = case.command  # `validate sweep.yaml --data`
+    result = raysweep([command, "sweep.yaml", *options, *args], tmp, case.env)
 
     assert (result.returncode, result.stderr) == (2, case.expected.replace("{tmp}", str(tmp)) + "\n"), result.stdout
     assert sorted(p.relative_to(tmp) for p in tmp.rglob("*")) == before  # no results, no mlflow.db, no preview
-    if case.command[0] == "run":
+    if command == "run":
         assert result.stdout == ""  # nothing started
 
 

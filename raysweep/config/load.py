@@ -79,7 +79,7 @@ def read_yaml(path: str | Path) -> dict:
     if data is None:
         raise ConfigError("is empty; a sweep file is a mapping of sections (name, data, model, ...)", source=str(path))
     if not isinstance(data, dict):
-        raise ConfigError(f"must be a mapping of sections (name, data, model, ...), got {_a(type(data).__name__)}", source=str(path))
+        raise ConfigError(f"must be a mapping of sections (name, data, model, ...), got {_type_word(type(data).__name__)}", source=str(path))
     return data
 
 
@@ -93,7 +93,7 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
     return problem
 
 
-def _a(type_name: str) -> str:
+def _type_word(type_name: str) -> str:
     return {"list": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "true or false"}.get(type_name, type_name)
 
 
@@ -125,9 +125,9 @@ def parse_override(text: str) -> tuple[str, Any]:
 def _unknown_key(key: str) -> str:
     """'unknown key' with the closest names, at the first step of `key` that does not exist."""
     parts = key.split(".")
-    for i in range(len(parts) - 1):
+    for i in range(len(parts) - 1):  # a misspelt section (optimzer.lr) is named, not the leaf
         model = section_at(".".join(parts[:i]))
-        if model is not None and section_at(".".join(parts[: i + 1])) is None and not key_exists(".".join(parts[: i + 1])):
+        if model is not None and not key_exists(".".join(parts[: i + 1])):
             return f"unknown key {parts[i]!r}{suggest(parts[i], field_names(model))}"
     parent, _, leaf = key.rpartition(".")
     model = section_at(parent)

@@ -105,7 +105,7 @@ class SweepSearcher(Searcher):
         if trial_id not in self.tune_trials or value is None or not _finite(value):
             return
         self.history.setdefault(trial_id, []).append(float(value))
-        number, replica = self.tune_trials[trial_id]
+        number, replica = self._reopened(trial_id)
         if len(self.metrics) == 1 and len(self.spec.replicas) == 1 and "epoch" in result:
             trial = self._trial(number)
             trial.report(float(value), step=int(result["epoch"]))
@@ -113,13 +113,34 @@ class SweepSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         if trial_id not in self.tune_trials:
             return
-        number, replica = self.tune_trials[trial_id]
+        number, replica = self._reopened(trial_id)
         config = self.configs[number]
         config.outcomes[replica] = self._outcome(trial_id, result, error)
         if len(config.outcomes) == len(self.spec.replicas):
             self._tell(config)
 
     # -- internals -------------------------------------------------------------
+    def _reopened(self, trial_id: str) -> tuple[int, int]:
+        """The Optuna trial a Tune trial reports to. A failed trial run again (`raysweep resume
+        --retry-errored`) was already told to Optuna, which never reopens a trial: it gets a new
+        Optuna trial with the same parameters."""
+        number, replica = self.tune_trials[trial_id]
+        if self.study.get_trials(deepcopy=False)[number].state == TrialState.RUNNING:
+            return number, replica
+        config = self.configs[number]
+        self.study.enqueue_trial({p: self._encode(p, v) for p, v in config.params.items()}, skip_if_exists=False)
+        trial = self.study.ask()
+        for path, dom in self.spec.dims:
+            if path in config.params:
+                self._suggest(trial, path, dom)
+        self._trials[trial.number] = trial
+        self.configs[trial.number] = _Config(trial.number, dict(config.params), {k: v for k, v in config.outcomes.items() if k != replica})
+        for tid, (n, r) in list(self.tune_trials.items()):
+            if n == number:
+                self.tune_trials[tid] = (trial.number, r)
+        self.history.pop(trial_id, None)
+        return trial.number, replica
+
     def _ask(self) -> None:
         if self.cells:
             cell = self.cells[self.asked % len(self.cells)]

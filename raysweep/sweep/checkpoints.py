@@ -28,8 +28,8 @@ def trial_checkpoints(train_storage: str, trial_id: str) -> list[tuple[str, dict
         try:
             with fs.open_input_stream(f"{info.path}/meta.json") as f:
                 meta = json.loads(f.read().decode())
-        except (FileNotFoundError, OSError):
-            continue  # a diverged run's marker, or a checkpoint being written
+        except (OSError, ValueError):
+            continue  # a diverged run's marker, or a checkpoint being (or cut short while) written
         uri = join(train_storage, trial_id, info.base_name)
         out.append((uri, meta))
     return out
@@ -51,3 +51,43 @@ def download(uri: str) -> Path:
         fs, path = filesystem(uri)
         return Path(Checkpoint(path, filesystem=fs).to_directory(str(target)))
     return Path(uri)
+
+
+SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's record of a run's checkpoints
+
+
+def _loads(uri: str) -> bool:
+    """Whether a checkpoint's state loads whole."""
+    import torch
+
+    fs, path = filesystem(uri)
+    try:
+        with fs.open_input_stream(f"{path}/state.pt") as f:
+            torch.load(__import__("io").BytesIO(f.read()), map_location="cpu", weights_only=True)
+        return True
+    except Exception:
+        return False
+
+
+def recover(train_storage: str, trial_id: str):
+    """A Train run whose record of checkpoints was cut short (a full disk, a kill mid-write)
+    cannot start again: Ray Train fails reading it. Move the damaged record aside and return
+    the latest checkpoint that loads whole, to resume from; None when nothing is damaged."""
+    from ray.train import Checkpoint
+
+    snapshot = join(train_storage, trial_id, SNAPSHOT_FILE)
+    fs, path = filesystem(snapshot)
+    try:
+        with fs.open_input_stream(path) as f:
+            json.loads(f.read())
+        return None
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        pass
+    fs.move(path, path + ".damaged")
+    for uri, _ in sorted(trial_checkpoints(train_storage, trial_id), key=lambda pm: -pm[1]["epoch"]):
+        if _loads(uri):
+            cfs, cpath = filesystem(uri)
+            return Checkpoint(cpath, filesystem=cfs)
+    return None

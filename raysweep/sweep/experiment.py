@@ -17,6 +17,7 @@ from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
 from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
+from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable
 
 DEFAULT_NUM_SAMPLES = 10
@@ -56,6 +57,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
     cfg = sweep.config
     callbacks = [
         WorkerGroupReaper(),
+        StateBackup(layout),
         ProgressTable(spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode, cfg.train.epochs),
     ]
     if tracking is not None:
@@ -112,11 +114,15 @@ def _tracking(sweep: Sweep, layout: SweepLayout, manifest: dict):
 
 
 def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[str] = None, address: Optional[str] = None, autoscaling: bool = False, register: Optional[str] = None) -> SweepOutcome:
+    if sweep.config.tracking.enabled:
+        from raysweep.tracking.sweep import probe
+
+        probe(sweep.config)  # an unreachable MLflow is refused before Ray starts
     the_plan = _planned(sweep, address, autoscaling)
     layout = SweepLayout.new(storage, name or sweep.name)
     searcher, spec, num_trials = searcher_for(sweep)
     manifest = manifest_for(sweep, num_trials=num_trials, num_configs=searcher.num_configs, replicas=len(spec.replicas))
-    tracking = _tracking(sweep, layout, manifest)  # an unreachable MLflow is refused before anything is written
+    tracking = _tracking(sweep, layout, manifest)
     if tracking is not None:
         manifest.update(mlflow_uri=tracking.uri, mlflow_experiment_id=tracking.experiment_id, mlflow_parent_run_id=tracking.parent_run_id)
     layout.save(sweep, manifest)
@@ -139,10 +145,15 @@ def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: 
     the_plan = _planned(sweep, address, autoscaling)
     tracking = _tracking(sweep, layout, manifest)
     print(f"resuming sweep {layout.sweep_id} from {layout.uri}", flush=True)
+    restored = repair(layout)
+    if restored:
+        print(f"restored Ray Tune state files cut short earlier from their last good copies: {', '.join(restored)}", flush=True)
     tuner = tune.Tuner.restore(
         layout.uri,
         trainable=make_trainable(sweep, layout.train_storage, tracking),
         resume_unfinished=True,
+        # "resume" keeps the trial's id, so its Train run (named after it) continues from its
+        # own last checkpoint; Tune's "restart" would make a new trial that starts over
         resume_errored=retry_errored,
         restart_errored=False,
     )

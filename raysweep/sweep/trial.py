@@ -7,6 +7,10 @@ subclass adds the controller's id, so a stopped trial's workers can be freed.
 The Train run is named after the Tune trial id inside the sweep's storage, so when a stopped
 sweep is resumed and Tune runs the function again, Train finds the trial's
 last checkpoint and continues from the next epoch.
+
+With `resources.inline: true` (one worker) there is no Train run: the trial actor
+trains in its own process (`trainables.tune_session`), keeping its checkpoints in the
+same place, and asks Tune for the worker's resources itself.
 """
 
 from __future__ import annotations
@@ -21,9 +25,6 @@ class TrialDiverged(RuntimeError):
 def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None) -> None:
     from ray import tune
 
-    from raysweep.sweep.placement import SweepReportCallback
-    from trainables.launch import build_trainer
-
     trial_id = tune.get_context().get_trial_id()
     cfg = sweep.resolve(params)
     listeners = []
@@ -31,18 +32,40 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         from raysweep.tracking.trial_logger import MlflowTrialLogger, run_name
 
         listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params)))
-    trainer = build_trainer(cfg, name=trial_id, storage_path=train_storage, callbacks=[SweepReportCallback()], listeners=listeners)
-    result = trainer.fit()
-    final = result.metrics or {}  # the latest checkpoint's metrics (every report of rank 0 has one)
+    if cfg.resources.inline:
+        from raysweep.sweep.layout import join
+        from trainables.tune_session import run_inline
+
+        final = run_inline(cfg, join(train_storage, trial_id), listeners)
+    else:
+        from raysweep.sweep.checkpoints import recover
+        from raysweep.sweep.placement import SweepReportCallback
+        from trainables.launch import build_trainer
+
+        trainer = build_trainer(
+            cfg, name=trial_id, storage_path=train_storage, callbacks=[SweepReportCallback()], listeners=listeners,
+            resume_from=recover(train_storage, trial_id),  # only when Train's own record is damaged
+        )
+        final = trainer.fit().metrics or {}  # the latest checkpoint's metrics (every report of rank 0 has one)
     if final.get("diverged"):
         raise TrialDiverged(final.get("error", "the loss became non-finite"))
 
 
-def make_trainable(sweep, train_storage: str, tracking=None):
-    """The trial function with the sweep bound, its actor pinned to the head node."""
-    from ray import tune
-
+def trial_resources(cfg) -> dict[str, float]:
+    """What Tune reserves for the trial actor: nothing but a place on the head node
+    (it waits on its Train run), or, inline, the one worker's resources."""
     from raysweep.sweep.plan import TRIAL_RESOURCES
 
+    if cfg.resources.inline:
+        from trainables.launch import worker_resources
+
+        return worker_resources(cfg)
+    return TRIAL_RESOURCES
+
+
+def make_trainable(sweep, train_storage: str, tracking=None):
+    """The trial function with the sweep bound and its actor's resources set."""
+    from ray import tune
+
     bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking)
-    return tune.with_resources(bound, TRIAL_RESOURCES)
+    return tune.with_resources(bound, trial_resources(sweep.config))

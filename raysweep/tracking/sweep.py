@@ -13,6 +13,7 @@ never stalls the sweep.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -42,6 +43,21 @@ def sweep_params(sweep) -> dict[str, str]:
         params[f"space.{path}"] = json.dumps(dom.to_yaml())[:6000]
     params["resources.workers"] = str(sweep.config.resources.workers)
     return {k: str(redact(k, v)) for k, v in params.items()}
+
+
+def probe(cfg) -> None:
+    """Refuse an unreachable tracking store at once (before Ray starts), in one line."""
+    from mlflow import MlflowClient
+
+    from raysweep.tracking.resilient import CLIENT_ENV
+
+    for key, value in CLIENT_ENV.items():
+        os.environ.setdefault(key, value)  # fail fast here; trials retry on their own
+    uri = tracking_uri(cfg)
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as e:
+        raise ConfigError(f"cannot reach MLflow at {redact_uri(uri)}: {redact_text(str(e).splitlines()[0])[:200]} (or set tracking.enabled: false)", path="tracking.uri") from None
 
 
 def open_sweep(sweep, layout, manifest: dict) -> TrackingTarget:

@@ -18,7 +18,7 @@ def checkpoint_epochs(storage: Path, sweep: str) -> dict[str, int]:
     """Per trial id, the last epoch Ray Train has persisted a checkpoint of."""
     out = {}
     for trial in (storage / sweep / "train").glob("*"):
-        epochs = [json.loads(m.read_text())["epoch"] for m in trial.glob("checkpoint_*/meta.json")]
+        epochs = [json.loads(text)["epoch"] for m in trial.glob("checkpoint_*/meta.json") if (text := m.read_text())]
         if epochs:
             out[trial.name] = max(epochs)
     return out

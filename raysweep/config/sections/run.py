@@ -23,6 +23,17 @@ class ResourcesConfig(Section):
     custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per worker")
     max_failures: int = Field(2, ge=-1, description="worker-group restarts from the last checkpoint per trial (-1: unlimited)")
     max_concurrent: Optional[int] = Field(None, ge=1, description="cap on trials at once (default: what the cluster fits)")
+    inline: bool = Field(
+        False,
+        description="train a one-worker trial in its Tune trial actor, without a Ray Train worker group: "
+        "seconds less per trial; the actor takes the worker's resources; max_failures does not apply (workers: 1 only)",
+    )
+
+    @model_validator(mode="after")
+    def _inline_one_worker(self):
+        if self.inline and self.workers != 1:
+            raise ValueError(f"inline: needs workers: 1 (an inline trial has no worker group), got workers: {self.workers}")
+        return self
 
 
 class CVConfig(Section):

@@ -1,0 +1,44 @@
+"""MLflow tracking of a sweep on the session's Ray instance, with a SQLite store."""
+
+import pytest
+from mlflow import MlflowClient
+
+from raysweep.config import load_sweep
+from raysweep.sweep.experiment import run_sweep
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.ray
+
+
+def test_one_parent_one_child_per_trial_with_metrics_params_and_artifacts(ray_session, sweep_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default store: ./mlflow.db and ./mlartifacts
+    sweep = load_sweep(sweep_file(tiny_config(
+        name="tracked", optimizer={"lr": {"grid": [0.05, 1e30]}, "momentum": 0.0}, train={"epochs": 2},
+        search={"algorithm": "grid"}, tracking={"enabled": True},
+    )))
+    run_sweep(sweep, storage=str(tmp_path / "results"))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("tracked")
+    runs = client.search_runs([exp.experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("raysweep.role") == "sweep"]
+    children = {float(r.data.params["optimizer.lr"]): r for r in runs if r.data.tags.get("raysweep.role") == "trial"}
+    assert set(children) == {0.05, 1e30}
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children.values())
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["search.algorithm"] == "grid" and "space.optimizer.lr" in parent.data.params
+    assert {"raysweep.config_hash", "raysweep.version", "raysweep.sweep_name"} <= set(parent.data.tags)
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"sweep.yaml", "leaderboard.csv"} <= parent_files
+
+    good, bad = children[0.05], children[1e30]
+    assert good.info.status == "FINISHED"
+    history = client.get_metric_history(good.info.run_id, "val/macro_f1")
+    assert sorted(m.step for m in history) == [1, 2]
+    for key in ("train/loss", "val/loss", "val/accuracy", "lr", "epoch_time_s", "images_per_s", "val/f1/0"):
+        assert key in good.data.metrics, key
+    assert good.data.params["train.epochs"] == "2" and good.data.tags["raysweep.trial_id"]
+    files = {a.path for a in client.list_artifacts(good.info.run_id, "report")} | {a.path for a in client.list_artifacts(good.info.run_id, "checkpoint")}
+    assert {"report/confusion_matrix.png", "report/per_class_report.csv", "report/learning_curves.png", "checkpoint/state.pt"} <= files
+
+    assert bad.info.status == "FAILED"  # the diverging trial, with its reason
+    assert "training loss became" in bad.data.tags["raysweep.error"]

@@ -1,0 +1,44 @@
+"""Concurrency planning from cluster resources (no Ray needed: the cluster is described)."""
+
+import pytest
+
+from raysweep.config import load_sweep
+from raysweep.errors import ClusterError
+from raysweep.sweep.plan import per_trial, plan
+from tests.conftest import tiny_config
+
+
+def cfg_of(sweep_file, **resources):
+    return load_sweep(sweep_file(tiny_config(resources=resources)), run_checks=False).config
+
+
+@pytest.mark.parametrize(
+    "resources, cluster, expected",
+    [
+        ({"workers": 2, "cpus_per_worker": 0.5}, {"CPU": 2.0}, 2),  # two 2-worker trials on two cores
+        ({"workers": 1, "cpus_per_worker": 1}, {"CPU": 2.0}, 2),
+        ({"workers": 2, "cpus_per_worker": 1}, {"CPU": 2.0}, 1),
+        ({"workers": 1, "cpus_per_worker": 0.3}, {"CPU": 2.0}, 6),
+        ({"workers": 2, "cpus_per_worker": 4, "gpus_per_worker": 1}, {"CPU": 32.0, "GPU": 4.0}, 2),
+        ({"workers": 1, "cpus_per_worker": 1, "max_concurrent": 1}, {"CPU": 8.0}, 1),
+    ],
+)
+def test_as_many_trials_as_fit_at_once(sweep_file, resources, cluster, expected):
+    nodes = [cluster]
+    assert plan(cfg_of(sweep_file, **resources), cluster, nodes, cfg_of(sweep_file, **resources).resources.max_concurrent).concurrency == expected
+
+
+def test_a_trial_asks_workers_times_per_worker_and_nothing_for_the_trial_actor(sweep_file):
+    assert per_trial(cfg_of(sweep_file, workers=3, cpus_per_worker=2, gpus_per_worker=0.5, custom={"node_b": 1})) == {"CPU": 6, "GPU": 1.5, "node_b": 3}
+
+
+def test_a_trial_that_can_never_fit_is_refused(sweep_file):
+    with pytest.raises(ClusterError, match=r"^resources.gpus_per_worker: a trial needs 8 GPU \(4 worker\(s\) x 2\), the cluster has 4$"):
+        plan(cfg_of(sweep_file, workers=4, gpus_per_worker=2), {"CPU": 64.0, "GPU": 4.0}, [{"CPU": 64.0, "GPU": 4.0}])
+    with pytest.raises(ClusterError, match="one worker needs 4 CPU, the largest node has 2"):
+        plan(cfg_of(sweep_file, workers=1, cpus_per_worker=4), {"CPU": 6.0}, [{"CPU": 2.0}] * 3)
+
+
+def test_an_autoscaling_cluster_is_trusted(sweep_file):
+    cfg = cfg_of(sweep_file, workers=2, gpus_per_worker=1)
+    assert plan(cfg, {"CPU": 2.0}, [{"CPU": 2.0}], 3, autoscaling=True).concurrency == 3
