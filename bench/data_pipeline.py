@@ -58,8 +58,14 @@ def write_images(root: Path, count: int, width: int, height: int, fmt: str) -> N
         pil.save(folder / f"{i:05d}{suffix}", **({"quality": 90} if fmt == "jpeg" else {}))
 
 
-def loader(root: Path, workers: int, batch_size: int):
-    """raysweep's training loader for an `image_folder` source with the `ece449` preset."""
+def data_section(fmt: str, root: Path, count: int) -> dict:
+    if fmt == "memory":  # decoded already (`ArrayStore`), 224 px: what a GPU trial on in-memory data reads
+        return {"kind": "synthetic", "num_samples": count, "shape": [3, 224, 224], "num_classes": CLASSES}
+    return {"kind": "image_folder", "root": str(root / fmt)}
+
+
+def loader(data: dict, preset: str, workers: int, batch_size: int):
+    """raysweep's training loader for the source `data` with the augmentation `preset`."""
     from torch.utils.data import DataLoader
 
     from trainables.augment import build_transforms, seed_loader_worker
@@ -68,9 +74,9 @@ def loader(root: Path, workers: int, batch_size: int):
 
     cfg = harness.validate_config({
         "name": "data_pipeline",
-        "data": {"kind": "image_folder", "root": str(root), "loader_workers": workers},
+        "data": {**data, "loader_workers": workers},
         "model": {"name": "resnet50"},
-        "augment": {"preset": "ece449"},
+        "augment": {"preset": preset},
     }, "bench/data_pipeline.py")
     samples = load_samples(cfg.data)
     h, w, c = samples.images.load(0).shape
@@ -81,9 +87,9 @@ def loader(root: Path, workers: int, batch_size: int):
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, worker_init_fn=seed_loader_worker if workers else None)
 
 
-def images_per_s(root: Path, workers: int, batch_size: int) -> float:
+def images_per_s(data: dict, preset: str, workers: int, batch_size: int) -> float:
     """One pass over the images, timed from the first batch on."""
-    it = iter(loader(root, workers, batch_size))
+    it = iter(loader(data, preset, workers, batch_size))
     first = next(it)
     assert tuple(first[0].shape[1:]) == (3, 224, 224), first[0].shape
     start, n = time.perf_counter(), 0
@@ -99,7 +105,7 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=400)
     p.add_argument("--height", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--formats", default="jpeg,png")
+    p.add_argument("--formats", default="jpeg,png,memory", help="jpeg, png (files, ece449 preset), memory (in memory, normalization only)")
     args = p.parse_args(argv)
     if args.tiny:
         args.repeats, args.images, args.workers = 1, 48, "0,1"
@@ -113,11 +119,13 @@ def main(argv=None) -> int:
     results = {(f, w): [] for f in formats for w in counts}
     try:
         for fmt in formats:
-            write_images(tmp / fmt, args.images, args.width, args.height, fmt)
+            if fmt != "memory":
+                write_images(tmp / fmt, args.images, args.width, args.height, fmt)
         for _ in range(args.repeats):
             for fmt in formats:
+                preset = "none" if fmt == "memory" else "ece449"
                 for w in counts:
-                    results[(fmt, w)].append(images_per_s(tmp / fmt, w, args.batch_size))
+                    results[(fmt, w)].append(images_per_s(data_section(fmt, tmp, args.images), preset, w, args.batch_size))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -127,13 +135,13 @@ def main(argv=None) -> int:
             s = Spread.of(results[(fmt, w)])
             per = Spread.of(v / max(w, 1) for v in results[(fmt, w)])
             rows.append([fmt, w, s.show(0), per.show(0)])
-    print(f"ece449 preset at 224 x 224 from {args.width} x {args.height} files, {args.images} images per format, batch {args.batch_size}, "
-          f"{args.repeats} repetition(s), median [min, max]")
+    print(f"jpeg, png: ece449 preset at 224 x 224 from {args.width} x {args.height} files (image_folder); memory: 224 x 224 arrays, "
+          f"normalization only (preset none); {args.images} images each, batch {args.batch_size}, {args.repeats} repetition(s), median [min, max]")
     print_table("loader throughput (images/s)", ["format", "loader workers", "images/s", "images/s per worker"], rows)
 
     need_rows = []
     w_max = max(counts)
-    for fmt in formats:
+    for fmt in [f for f in formats if f != "memory"]:
         per_worker = Spread.of(results[(fmt, w_max)]).median / max(w_max, 1)
         key[f"{fmt}_img_s_per_worker"] = per_worker
         for gpu, rate in GPU_IMAGES_PER_S.items():

@@ -49,8 +49,18 @@ def find_user_error(exc: BaseException) -> Optional[UserError]:
     return None
 
 
+def quiet_store_setup() -> None:
+    """MLflow announces at INFO that it creates and migrates a SQLite store's tables: noise on a
+    command line whose stderr is for the user's errors."""
+    import logging
+
+    for name in ("mlflow.store.db.utils", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_store_setup()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import REPO
 
 BENCH = REPO / "bench"
+pytestmark = pytest.mark.slow  # each starts its own interpreter, most a Ray instance: minutes in all
 
 
 def run_tiny(script: str, timeout: int = 240) -> subprocess.CompletedProcess:

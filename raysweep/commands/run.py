@@ -37,8 +37,20 @@ def shorthand_overrides(args: argparse.Namespace) -> list[str]:
     return [*args.overrides, *extra]
 
 
+def check_name(name) -> None:
+    import re
+
+    from raysweep.config.schema import NAME_PATTERN
+    from raysweep.errors import ConfigError
+
+    if name is not None and not re.fullmatch(NAME_PATTERN, name):
+        raise ConfigError(f"must be letters, digits, _ . - (starting with a letter or digit), got {name!r}", source="--name")
+
+
 def main(args: argparse.Namespace) -> int:
     from raysweep.config import load_sweep
+
+    check_name(args.name)
     from raysweep.errors import UserError
     from raysweep.sweep.layout import check_storage
     from trainables.data.check import check_data

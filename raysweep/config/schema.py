@@ -23,11 +23,12 @@ from raysweep.config.sections.training import (
     TrainConfig,
 )
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a sweep's name is a directory name: no path can escape storage
 SECTIONS = ("data", "model", "augment", "loss", "optimizer", "scheduler", "train", "resources", "search", "tracking")
 
 
 class SweepConfig(Section):
-    name: str = fixed(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the sweep's name: letters, digits, _ . -")
+    name: str = fixed(..., pattern=NAME_PATTERN, description="the sweep's name: letters, digits, _ . -")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)

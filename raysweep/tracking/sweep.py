@@ -54,10 +54,23 @@ def probe(cfg) -> None:
     for key, value in CLIENT_ENV.items():
         os.environ.setdefault(key, value)  # fail fast here; trials retry on their own
     uri = tracking_uri(cfg)
+    if uri.startswith("sqlite:///"):
+        _probe_sqlite(uri)  # opening it would create the database: a refused run must leave nothing
+        return
     try:
         MlflowClient(uri).search_experiments(max_results=1)
     except Exception as e:
         raise ConfigError(f"cannot reach MLflow at {redact_uri(uri)}: {redact_text(str(e).splitlines()[0])[:200]} (or set tracking.enabled: false)", path="tracking.uri") from None
+
+
+def _probe_sqlite(uri: str) -> None:
+    """A SQLite store can be used when its file, or else its directory, can be written."""
+    path = Path(uri[len("sqlite:///"):].split("?", 1)[0])
+    target = path if path.exists() else path.parent
+    if not target.exists():
+        raise ConfigError(f"cannot use the MLflow store {uri}: {target} does not exist", path="tracking.uri")
+    if not os.access(target, os.W_OK):
+        raise ConfigError(f"cannot use the MLflow store {uri}: {target} is not writable", path="tracking.uri")
 
 
 def open_sweep(sweep, layout, manifest: dict) -> TrackingTarget:

@@ -64,18 +64,19 @@ class MlflowTrialLogger:
         n_folds = len(trainer.folds) if len(trainer.folds) > 1 else 0
         history = list(trainer.history)
         extras = trainer.report_extras
+        replayed_at = _now_ms()
 
         def setup():
             self._open(params, n_folds)
             extras["mlflow_run_id"] = self.run_id
             for metrics in history:  # epochs the checkpoint has and the run may lack
-                self._log_epoch(metrics)
+                self._log_epoch(metrics, replayed_at)
 
         self._log.call_now("open the trial's run", setup, timeout_s=30.0)
 
     def epoch(self, metrics: dict[str, Any]) -> None:
-        snapshot = dict(metrics)
-        self._log.submit(f"epoch {metrics.get('epoch')}", lambda: self._log_epoch(snapshot))
+        snapshot, at = dict(metrics), _now_ms()
+        self._log.submit(f"epoch {metrics.get('epoch')}", lambda: self._log_epoch(snapshot, at))
 
     def finish(self, final: dict[str, Any], error: Optional[str] = None) -> None:
         def close():
@@ -104,24 +105,31 @@ class MlflowTrialLogger:
             self.fold_runs[k], _ = fold_run(c, t.experiment_id, t.sweep_id, self.run_id, k, f"{self.run_name}-fold{k}")
             self._logged[self.fold_runs[k]] = logged_steps(c, self.fold_runs[k], FOLD_STEP_KEY)
 
-    def _log_epoch(self, metrics: dict[str, Any]) -> None:
+    def _log_epoch(self, metrics: dict[str, Any], timestamp_ms: int) -> None:
+        """One epoch's batch per run. The timestamp is fixed when the epoch is submitted, not per
+        attempt: a retry after an attempt that reached the server but lost its answer (a client
+        timeout, a server stopped mid-request) then sends the very same rows, which MLflow skips
+        as duplicates, instead of a second point at the same step."""
         from mlflow.entities import Metric
 
         step = int(metrics.get("epoch", 0))
-        now = int(time.time() * 1000)
         batches: dict[str, list] = {run: [] for run in [*self.fold_runs.values(), self.run_id]}
         for key, value in numeric_metrics(metrics).items():
             match = _FOLD_KEY.match(key)
             if match and int(match.group(1)) in self.fold_runs:
-                batches[self.fold_runs[int(match.group(1))]].append(Metric(match.group(2), value, now, step))
+                batches[self.fold_runs[int(match.group(1))]].append(Metric(match.group(2), value, timestamp_ms, step))
             else:
-                batches[self.run_id].append(Metric(key, value, now, step))
+                batches[self.run_id].append(Metric(key, value, timestamp_ms, step))
         # one batch per run, each run's step recorded as soon as it is in: a retry after a
         # failure half way logs only what is missing (the trial run last, its marker "epoch done")
         for run, batch in batches.items():
             if batch and step not in self._logged[run]:
                 self._client.log_batch(run, metrics=batch)
                 self._logged[run].add(step)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _log_params(client, run_id: str, params: dict[str, str]) -> None:

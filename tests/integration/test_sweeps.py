@@ -170,7 +170,7 @@ def test_a_trial_that_can_never_fit_is_refused_before_the_sweep(ray_session, swe
     code = cli_main(["run", str(path), "--storage", str(tmp_path / "r")])
     assert code == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: resources.gpus_per_worker: a trial needs 2 GPU (2 worker(s) x 1), the cluster has 0"
+    assert err == f"error: {path}: resources.gpus_per_worker: a trial needs 2 GPU (2 worker(s) x 1), the cluster has 0"
     assert not (tmp_path / "r").exists()
 
 

@@ -119,10 +119,8 @@ def test_the_ui_lists_the_trials_with_their_parameter_and_objective_and_compares
 
         # show the swept parameter and the objective as columns
         page.get_by_role("button", name="Columns", exact=True).click()
-        dialog = page.get_by_role("dialog")
         for column in ("optimizer.lr", "val/macro_f1"):
-            dialog.get_by_role("textbox", name="Search columns").fill(column)
-            dialog.get_by_text(column, exact=True).click()
+            _add_column(page.get_by_role("dialog"), column)
         page.keyboard.press("Escape")
         api.settle()
         for run in runs:  # each trial's row (AG Grid keys rows by run id) shows its own values
@@ -154,6 +152,15 @@ def test_the_ui_lists_the_trials_with_their_parameter_and_objective_and_compares
         with contextlib.suppress(Exception):  # the page as it was, for whoever reads the failure
             page.screenshot(path=str(screenshots / "mlflow-failure.png"), full_page=True)
         raise
+
+
+def _add_column(dialog, name: str) -> None:
+    """Tick `name` in the Columns dialog. Its search also lists names that contain `name` (the
+    sweep run's `space.optimizer.lr`, `best/val/macro_f1`) with the match in bold: the entry
+    wanted is the one whose whole label is `name`."""
+    dialog.get_by_role("textbox", name="Search columns").fill(name)
+    label = dialog.get_by_text(name, exact=True).locator("xpath=..").filter(has_text=re.compile(rf"^{re.escape(name)}$"))
+    label.click()
 
 
 def _close_assistant(page) -> None:
