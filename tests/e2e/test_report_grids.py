@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 SMOKE = [
     "data.kind=synthetic", "data.shape=[3,16,16]", "data.num_samples=96", "data.num_classes=3",
     "model.name=tiny_cnn", "model.pretrained=false", "model.kwargs={widths: [4, 8]}", "augment.preset=none",
-    "train.epochs=1", "train.batch_size=16", "train.max_steps_per_epoch=2", "resources.cpus_per_worker=0.5",
+    "train.epochs=1", "train.batch_size=16", "train.max_steps_per_epoch=2", "resources.cpus_per_worker=0.5", "resources.gpus_per_worker=0",
+    "resources.inline=true",  # the grid is under test, not DDP: each trial trains in its Tune actor
     "tracking.enabled=false",
 ]
 

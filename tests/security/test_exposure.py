@@ -1,6 +1,8 @@
 """What raysweep exposes: Ray with token authentication and a loopback dashboard, the MLflow UI on
 loopback, sweep names that cannot leave the storage root."""
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -48,17 +50,18 @@ def _bound_addresses(port: int) -> set[str]:
 @pytest.mark.slow
 def test_the_mlflow_ui_listens_on_loopback_only(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "raysweep", "ui", "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    log = tmp_path / "ui.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "raysweep", "ui", "--port", str(port)], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _bound_addresses(port):
+        while time.monotonic() < deadline and proc.poll() is None and not _bound_addresses(port):
             time.sleep(0.5)
-        assert _bound_addresses(port) == {"127.0.0.1"}
+        assert _bound_addresses(port) == {"127.0.0.1"}, log.read_text()[-3000:]
     finally:
-        import os
-        import signal
-
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
 
 
