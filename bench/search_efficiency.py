@@ -72,7 +72,7 @@ def domains(method: str, tiny: bool) -> dict[str, dict]:
     }
 
 
-def sweep_raw(method: str, seed: int, epochs: int, tiny: bool) -> dict:
+def sweep_raw(method: str, seed: int, epochs: int, tiny: bool, grace: int = 1, reduction: int = 3) -> dict:
     raw = {
         "name": f"search_{method.replace('+', '_')}",
         "data": {"kind": "digits_lt", "imbalance_ratio": 100, "loader_workers": 0},
@@ -88,7 +88,7 @@ def sweep_raw(method: str, seed: int, epochs: int, tiny: bool) -> dict:
             "num_samples": None if method == "grid" else 10_000,
             "seed": seed, "metric": "val/macro_f1", "mode": "max",
             "scheduler": "asha" if method == "tpe+asha" else "none",
-            "grace_period": 1, "reduction_factor": 3,
+            "grace_period": grace, "reduction_factor": reduction,
         },
         "tracking": {"enabled": False},
     }
@@ -100,7 +100,7 @@ def sweep_raw(method: str, seed: int, epochs: int, tiny: bool) -> dict:
 
 def run_method(job: tuple) -> dict:
     """One search (method, seed, budget): its trials, one after another, in this process."""
-    method, seed, epochs, budget, tiny = job
+    method, seed, epochs, budget, tiny, grace, reduction = job
     import torch
     import yaml
     from ray.tune.schedulers import TrialScheduler
@@ -115,7 +115,7 @@ def run_method(job: tuple) -> dict:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         path = Path(tmp) / "sweep.yaml"
-        path.write_text(yaml.safe_dump(sweep_raw(method, seed, epochs, tiny)))
+        path.write_text(yaml.safe_dump(sweep_raw(method, seed, epochs, tiny, grace, reduction)))
         sweep = load_sweep(path)
     searcher, _, _ = searcher_for(sweep)
     search = sweep.config.search
@@ -169,6 +169,9 @@ def main(argv=None) -> int:
     p = harness.parser(__doc__, repeats=3)
     p.add_argument("--seeds", type=int, default=None, help="search (and training) seeds; same as --repeats")
     p.add_argument("--epochs", type=int, default=8, help="epochs of a full trial (default 8)")
+    p.add_argument("--grace-period", type=int, default=1, help="ASHA's grace period in epochs (default 1)")
+    p.add_argument("--reduction-factor", type=int, default=3, help="ASHA's reduction factor (default 3)")
+    p.add_argument("--methods", default=None, help="comma-separated subset of grid,random,tpe,tpe+asha (the grid is needed for the targets)")
     p.add_argument("--processes", type=int, default=2, help="searches run at once (default 2)")
     args = p.parse_args(argv)
     seeds = args.seeds or args.repeats
@@ -178,7 +181,8 @@ def main(argv=None) -> int:
 
     cells = 3 if args.tiny else 60  # ce + focal x 2 gammas + ldam x 2 Cs, times 12 (lr x wd x batch)
     budget = cells * args.epochs
-    jobs = [(m, s, args.epochs, budget, args.tiny) for s in range(seeds) for m in METHODS]
+    methods = args.methods.split(",") if args.methods else METHODS
+    jobs = [(m, s, args.epochs, budget, args.tiny, args.grace_period, args.reduction_factor) for s in range(seeds) for m in methods]
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no torch threads or Ray state inherited
     with ctx.Pool(max(1, args.processes)) as pool:
         runs = pool.map(run_method, jobs, chunksize=1)
@@ -187,7 +191,7 @@ def main(argv=None) -> int:
         raise RuntimeError(f"the grid ran {by[('grid', 0)]['trials']} trials, expected {cells}")
 
     rows, key = [], {}
-    for method in METHODS:
+    for method in [m for m in METHODS if m in methods]:
         results = [by[(method, s)] for s in range(seeds)]
         targets = [by[("grid", s)]["best"] - TOLERANCE for s in range(seeds)]
         needed = [epochs_to(r["curve"], t) for r, t in zip(results, targets)]
@@ -201,7 +205,8 @@ def main(argv=None) -> int:
         if method != "grid":
             key[f"{method}_epochs_share"] = Spread.of(share).median
     print(f"digits_lt (imbalance 100), tiny_cnn, {args.epochs} epochs per full trial; budget {budget} trial-epochs per method "
-          f"(the {cells}-cell grid trained in full); {seeds} seed(s); median [min, max] over seeds")
+          f"(the {cells}-cell grid trained in full); ASHA grace period {args.grace_period}, reduction factor {args.reduction_factor}; "
+          f"{seeds} seed(s); median [min, max] over seeds")
     print_table(f"best validation macro F1 and trial-epochs to within {TOLERANCE} of the grid's best",
                 ["method", "best macro F1", "trials run", "reached", "trial-epochs needed", "share of grid budget"], rows)
     print(harness.elapsed(begun))

@@ -46,7 +46,7 @@ class DataConfig(Section):
     shape: list[int] = fixed([3, 16, 16], description="C, H, W of a sample (synthetic)")
     imbalance_ratio: float = fixed(100.0, ge=1, description="largest / smallest class size (digits_lt)")
 
-    loader_workers: Union[int, Literal["auto"]] = fixed("auto", description="DataLoader worker processes per training worker")
+    loader_workers: Union[int, Literal["auto"]] = fixed("auto", description="DataLoader worker processes per training worker; auto: 0 for data held in memory, else cpus_per_worker - 1 (1 to 8), since bench/data_pipeline.py finds 5-7 per GPU keep resnet50 fed at 224 px")
 
     @field_validator("shape")
     @classmethod
