@@ -64,9 +64,10 @@ def build_trainer(
     )
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg, "verbose": verbose, "listeners": list(listeners)},
+        # Train V2 refuses `resume_from_checkpoint`: the checkpoint to start from when the run has
+        # none of its own travels to the workers instead (ray-project/ray#49454)
+        train_loop_config={"cfg": cfg, "verbose": verbose, "listeners": list(listeners), "resume_from": resume_from},
         scaling_config=scaling,
         run_config=run_config,
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
-        resume_from_checkpoint=resume_from,
     )

@@ -90,12 +90,13 @@ class LocalSession(Session):
 class RaySession(Session):
     """Inside `train_loop_per_worker` of a Ray Train `TorchTrainer`."""
 
-    def __init__(self):
+    def __init__(self, resume_from=None):
         import ray
         import ray.train
         import ray.train.torch
         import ray.util
 
+        self._resume_from = resume_from  # a `Checkpoint` to start from while the run has none of its own
         self._train = ray.train
         self._torch = ray.train.torch
         ctx = ray.train.get_context()
@@ -133,7 +134,7 @@ class RaySession(Session):
 
     @contextlib.contextmanager
     def checkpoint_dir(self) -> Iterator[Optional[Path]]:
-        ckpt = self._train.get_checkpoint()
+        ckpt = self._train.get_checkpoint() or self._resume_from
         if ckpt is None:
             yield None
             return

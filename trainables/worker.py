@@ -34,4 +34,4 @@ def train_loop_per_worker(config: dict) -> None:
     quiet_ray_train_reports()
     cfg: SweepConfig = config["cfg"]
     torch.set_num_threads(worker_threads(cfg.resources.cpus_per_worker))
-    Trainer(cfg, RaySession(), verbose=config.get("verbose", False), listeners=config.get("listeners", ())).fit()
+    Trainer(cfg, RaySession(resume_from=config.get("resume_from")), verbose=config.get("verbose", False), listeners=config.get("listeners", ())).fit()

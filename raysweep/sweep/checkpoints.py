@@ -70,24 +70,37 @@ def _loads(uri: str) -> bool:
 
 
 def recover(train_storage: str, trial_id: str):
-    """A Train run whose record of checkpoints was cut short (a full disk, a kill mid-write)
-    cannot start again: Ray Train fails reading it. Move the damaged record aside and return
-    the latest checkpoint that loads whole, to resume from; None when nothing is damaged."""
+    """The checkpoint a restarted trial must resume from where Ray Train's own record of its
+    run would pick another, else None (Train's record is right).
+
+    Two cases. The record was cut short (a full disk, a kill mid-write): Ray Train fails reading
+    it. Or it lags: the worker had persisted a checkpoint whole but the driver was killed before
+    the controller recorded it, and Train would redo that epoch. Either way the record is moved
+    aside and the newest checkpoint that loads whole is returned."""
     from ray.train import Checkpoint
 
     snapshot = join(train_storage, trial_id, SNAPSHOT_FILE)
     fs, path = filesystem(snapshot)
     try:
         with fs.open_input_stream(path) as f:
-            json.loads(f.read())
-        return None
+            recorded = _recorded_epoch(json.loads(f.read()))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        pass
-    fs.move(path, path + ".damaged")
-    for uri, _ in sorted(trial_checkpoints(train_storage, trial_id), key=lambda pm: -pm[1]["epoch"]):
-        if _loads(uri):
-            cfs, cpath = filesystem(uri)
-            return Checkpoint(cpath, filesystem=cfs)
-    return None
+        recorded = None  # damaged
+    newest_first = sorted(trial_checkpoints(train_storage, trial_id), key=lambda pm: -pm[1]["epoch"])
+    if recorded is not None:
+        newest_first = [(uri, meta) for uri, meta in newest_first if meta["epoch"] > recorded]
+    found = next((uri for uri, _ in newest_first if _loads(uri)), None)
+    if recorded is not None and found is None:
+        return None  # nothing newer than the record that loads: Train's record stands
+    fs.move(path, path + (".damaged" if recorded is None else ".behind"))
+    if found is None:
+        return None
+    cfs, cpath = filesystem(found)
+    return Checkpoint(cpath, filesystem=cfs)
+
+
+def _recorded_epoch(snapshot: dict) -> int:
+    latest = (snapshot or {}).get("latest_checkpoint_result") or {}
+    return int((latest.get("metrics") or {}).get("epoch", -1))

@@ -44,7 +44,7 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
 
         trainer = build_trainer(
             cfg, name=trial_id, storage_path=train_storage, callbacks=[SweepReportCallback()], listeners=listeners,
-            resume_from=recover(train_storage, trial_id),  # only when Train's own record is damaged
+            resume_from=recover(train_storage, trial_id),  # only when Train's own record is damaged or lags
         )
         final = trainer.fit().metrics or {}  # the latest checkpoint's metrics (every report of rank 0 has one)
     if final.get("diverged"):

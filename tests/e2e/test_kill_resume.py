@@ -48,9 +48,10 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path):
     storage = tmp_path / "results"
     run = RaysweepProcess(["run", str(sweep_file), "--storage", str(storage)], cwd=tmp_path)
     try:
-        # kill once one trial has finished and another is part-way through
+        # kill once one trial has finished and another is part-way through, with epochs to go
+        # (not one epoch short of the end: it could finish before the kill lands)
         progress = wait_for(
-            lambda: (lambda e: e if any(v == EPOCHS for v in e.values()) and any(2 <= v < EPOCHS for v in e.values()) else None)(checkpoint_epochs(storage, "killme")),
+            lambda: (lambda e: e if any(v == EPOCHS for v in e.values()) and any(2 <= v <= EPOCHS - 3 for v in e.values()) else None)(checkpoint_epochs(storage, "killme")),
             timeout_s=400, what="one trial finished and one part-way",
         )
     finally:
