@@ -31,17 +31,7 @@ KINDS = {"Train worker": False, "inline": True}
 
 
 def sweep_raw(name: str, trials: int, at_once: int, inline: bool, epochs: int) -> dict:
-    return {
-        "name": name,
-        "data": {"kind": "digits", "loader_workers": 0},
-        "model": {"name": "tiny_cnn", "input_size": 16},
-        "augment": {"preset": "none"},
-        "optimizer": {"name": "sgd", "lr": 0.1},
-        "train": {"epochs": epochs, "batch_size": 32},
-        "resources": {"workers": 1, "cpus_per_worker": 1, "max_concurrent": at_once, "inline": inline},
-        "search": {"algorithm": "grid", "num_samples": trials, "scheduler": "none"},
-        "tracking": {"enabled": False},
-    }
+    return harness.tiny_trial_sweep(name, trials, inline=inline, epochs=epochs, at_once=at_once)
 
 
 def measure(workdir: Path, name: str, trials: int, at_once: int, inline: bool, epochs: int) -> dict:

@@ -197,6 +197,23 @@ def trial_times(path: str | Path) -> dict[str, list[float]]:
     }
 
 
+def tiny_trial_sweep(name: str, trials: int, *, inline: bool, epochs: int, at_once: int = 1) -> dict:
+    """The fixed tiny trial that startup.py and concurrency.py time: digits, tiny_cnn, one
+    worker of 1 CPU (`inline`: trained in the Tune trial actor), `trials` of them, `at_once`
+    at a time."""
+    return {
+        "name": name,
+        "data": {"kind": "digits", "loader_workers": 0},
+        "model": {"name": "tiny_cnn", "input_size": 16},
+        "augment": {"preset": "none"},
+        "optimizer": {"name": "sgd", "lr": 0.1},
+        "train": {"epochs": epochs, "batch_size": 32},
+        "resources": {"workers": 1, "cpus_per_worker": 1, "max_concurrent": at_once, "inline": inline},
+        "search": {"algorithm": "grid", "num_samples": trials, "scheduler": "none"},
+        "tracking": {"enabled": False},
+    }
+
+
 def timed_sweep(raw: dict, storage: Path, name: str, clock_file: Path):
     """`run_sweep` of the sweep `raw`, quietly, with a `trial_clock` writing to `clock_file` in
     place of raysweep's progress table (the only change to raysweep's own path)."""

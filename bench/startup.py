@@ -49,17 +49,7 @@ EPOCHS = 2
 
 
 def sweep_raw(name: str, trials: int, inline: bool, epochs: int = EPOCHS) -> dict:
-    return {
-        "name": name,
-        "data": {"kind": "digits", "loader_workers": 0},
-        "model": {"name": "tiny_cnn", "input_size": 16},
-        "augment": {"preset": "none"},
-        "optimizer": {"name": "sgd", "lr": 0.1},
-        "train": {"epochs": epochs, "batch_size": 32},
-        "resources": {"workers": 1, "cpus_per_worker": 1, "max_concurrent": 1, "inline": inline},
-        "search": {"algorithm": "grid", "num_samples": trials, "scheduler": "none"},
-        "tracking": {"enabled": False},
-    }
+    return harness.tiny_trial_sweep(name, trials, inline=inline, epochs=epochs)
 
 
 # -- the bare Tune function trainable ----------------------------------------------

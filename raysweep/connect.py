@@ -49,18 +49,15 @@ def connect(address: Optional[str] = None, *, quiet: bool = True) -> None:
     """`ray.init` once per process; refuses an unreachable address in one line."""
     import ray
 
-    if address:  # asked for by name: refused when unreachable, even where Ray is up already
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:  # refused when unreachable, even where Ray is up in this process already
         target = _host_port(address)
         if target and not _reachable(*target):
             raise ClusterError(f"cannot reach a Ray cluster at {address}", source="--address")
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(logging_level="WARNING" if quiet else "INFO", log_to_driver=True)
     if address:
-        target = _host_port(address)
-        if target and not _reachable(*target):
-            raise ClusterError(f"cannot reach a Ray cluster at {address}", source="--address")
         os.environ.setdefault("RAY_AUTH_MODE", "token")
         try:
             ray.init(address=address, **kwargs)

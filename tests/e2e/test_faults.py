@@ -15,19 +15,10 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.conftest import tiny_config
-from tests.fixtures.cli import RaysweepProcess, wait_for
+from tests.fixtures.cli import RaysweepProcess, checkpoint_epochs, wait_for
 from tests.fixtures.ray_nodes import _stat, cluster_processes
 
 pytestmark = pytest.mark.slow
-
-
-def checkpoint_epochs(storage: Path, sweep: str) -> dict[str, int]:
-    out = {}
-    for trial in (storage / sweep / "train").glob("*"):
-        epochs = [json.loads(text)["epoch"] for m in trial.glob("checkpoint_*/meta.json") if (text := m.read_text())]
-        if epochs:
-            out[trial.name] = max(epochs)
-    return out
 
 
 def tune_epochs(storage: Path, sweep: str, trial: str) -> list[int]:

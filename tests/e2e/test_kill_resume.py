@@ -7,21 +7,11 @@ import pytest
 import yaml
 
 from tests.conftest import tiny_config
-from tests.fixtures.cli import RaysweepProcess, wait_for
+from tests.fixtures.cli import RaysweepProcess, checkpoint_epochs, wait_for
 
 pytestmark = pytest.mark.slow
 
 EPOCHS = 8
-
-
-def checkpoint_epochs(storage: Path, sweep: str) -> dict[str, int]:
-    """Per trial id, the last epoch Ray Train has persisted a checkpoint of."""
-    out = {}
-    for trial in (storage / sweep / "train").glob("*"):
-        epochs = [json.loads(text)["epoch"] for m in trial.glob("checkpoint_*/meta.json") if (text := m.read_text())]
-        if epochs:
-            out[trial.name] = max(epochs)
-    return out
 
 
 def checkpoint_dirs(storage: Path, sweep: str, trial: str) -> set[str]:
