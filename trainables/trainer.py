@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -71,6 +72,8 @@ class Trainer:
             seed_everything(cfg.train.seed)  # every fold starts from the same initial weights
             self.folds.append(FoldRun(cfg, session, self.samples, make_split(cfg.data, self.samples, fold), k))
         self.history: list[dict[str, Any]] = []
+        # when and where each epoch was trained: tells a resumed run's epochs from the first run's
+        self.trained: list[dict[str, Any]] = []
         self.best: Optional[dict[str, Any]] = None
 
     # -- checkpoints ---------------------------------------------------------
@@ -80,6 +83,7 @@ class Trainer:
             "folds": [f.state_dict() for f in self.folds],
             "rng": rngs,  # one per rank
             "history": self.history,
+            "trained": self.trained,
             "best": self.best,
         }
 
@@ -95,6 +99,7 @@ class Trainer:
         rngs = state["rng"]
         set_rng_state(rngs[self.session.rank] if self.session.rank < len(rngs) else rngs[0])
         self.history = list(state["history"])
+        self.trained = list(state.get("trained", []))  # absent from checkpoints of older versions
         self.best = state.get("best")
         return int(state["epoch"]) + 1
 
@@ -109,6 +114,7 @@ class Trainer:
         meta = {
             "epoch": epoch + 1, "metrics": _scalars(self.history[-1]), "best": self.best,
             "history": [_scalars(h) for h in self.history],  # every epoch, persisted with the checkpoint
+            "trained": self.trained,
             "classes": list(self.samples.classes), "task": self.samples.task, "in_chans": self.samples.in_chans,
             "image_size": list(image_size(self.samples)), "node": getattr(self.session, "node_id", None),
             "mlflow_run_id": self.report_extras.get("mlflow_run_id"),
@@ -231,6 +237,7 @@ class Trainer:
                 metrics = self._epoch_metrics(epoch, stats, predictions)
                 self._update_best(metrics)
                 self.history.append(metrics)
+                self.trained.append({"epoch": epoch + 1, "at": time.time(), "node": getattr(self.session, "node_id", None)})
                 if self.verbose:
                     print(progress_line(metrics, self.cfg), flush=True)
             objective = self.session.all_gather_object(metrics.get(self.cfg.search.primary_metric))[0]

@@ -9,11 +9,14 @@ pyarrow file system.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Optional
 
 from raysweep.sweep.layout import filesystem, join
+
+log = logging.getLogger(__name__)
 
 
 def trial_checkpoints(train_storage: str, trial_id: str) -> list[tuple[str, dict]]:
@@ -97,6 +100,7 @@ def recover(train_storage: str, trial_id: str):
     fs.move(path, path + (".damaged" if recorded is None else ".behind"))
     if found is None:
         return None
+    log.warning("trial %s: Ray Train's checkpoint record is %s; resuming from %s", trial_id, "damaged" if recorded is None else f"at epoch {recorded}", found)
     cfs, cpath = filesystem(found)
     return Checkpoint(cpath, filesystem=cfs)
 

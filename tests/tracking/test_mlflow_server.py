@@ -47,22 +47,6 @@ def assert_every_epoch_once(client, children, epochs: int) -> None:
             assert steps(client, run.info.run_id, key) == list(range(1, epochs + 1)), (run.info.run_name, key)
 
 
-def output(proc: RaysweepProcess) -> str:
-    """What the process printed (also once it has ended and its log is closed)."""
-    return proc.log_path.read_text(errors="replace")
-
-
-def running(proc: RaysweepProcess, condition):
-    """`condition`, polled while the sweep process lives: a sweep that died fails at once, with its output."""
-
-    def check():
-        if proc.proc.poll() is not None:
-            raise AssertionError(f"raysweep exited with {proc.proc.returncode}:\n{output(proc)[-4000:]}")
-        return condition()
-
-    return check
-
-
 def result_epochs(storage: Path, sweep: str) -> dict[str, int]:
     """Per Tune trial directory, the last epoch the trial reported (from its result.json)."""
     out = {}
@@ -143,7 +127,7 @@ def test_a_killed_and_resumed_sweep_keeps_one_run_per_trial_and_each_step_once(t
             all_done = len(epochs) == 3 and min(epochs.values()) == KILL_EPOCHS
             return epochs if epochs and max(epochs.values()) >= 2 and not all_done else None
 
-        progress = wait_for(running(run, part_way), timeout_s=240, what="a trial two epochs in", every_s=0.2)
+        progress = wait_for(run.while_running(part_way), timeout_s=240, what="a trial two epochs in", every_s=0.2)
     finally:
         run.kill()  # the driver's whole session, then whatever Ray processes it left
     assert min(progress.values()) < KILL_EPOCHS or len(progress) < 3, progress
@@ -154,7 +138,7 @@ def test_a_killed_and_resumed_sweep_keeps_one_run_per_trial_and_each_step_once(t
     assert any(logged_before.values()), (progress, logged_before)  # some epochs were logged before the kill
 
     resume = RaysweepProcess(["resume", "mlflow-kill", "--storage", str(storage)], cwd=tmp_path, env=OWN_RAY)
-    assert resume.wait(420) == 0, output(resume)[-4000:]
+    assert resume.wait(420) == 0, resume.output()[-4000:]
 
     parents, children = sweep_runs(client, experiment, "mlflow-kill")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -189,7 +173,7 @@ def test_logging_survives_a_server_outage_and_loses_no_epoch(mlflow_server, tmp_
             _, children = sweep_runs(client, exp.experiment_id, "mlflow-outage")
             return exp.experiment_id if any(steps(client, c.info.run_id, "train/loss") for c in children) else None
 
-        experiment = wait_for(running(run, first_epochs_logged), timeout_s=240, what="the first epochs in MLflow", every_s=0.5)
+        experiment = wait_for(run.while_running(first_epochs_logged), timeout_s=240, what="the first epochs in MLflow", every_s=0.5)
         mlflow_server.stop()
         down_at = result_epochs(storage, "mlflow-outage")
         time.sleep(OUTAGE_S)
@@ -198,8 +182,8 @@ def test_logging_survives_a_server_outage_and_loses_no_epoch(mlflow_server, tmp_
         code = run.wait(420)
     finally:
         run.kill()
-    assert code == 0, output(run)[-4000:]
-    assert "unreachable" in output(run)  # the workers' logging did meet the outage, and said so
+    assert code == 0, run.output()[-4000:]
+    assert "unreachable" in run.output()  # the workers' logging did meet the outage, and said so
     # the outage fell inside the training, and training went on meanwhile
     assert min(down_at.values()) < OUTAGE_EPOCHS, down_at
     assert sum(during.values()) > sum(down_at.values()), (down_at, during)

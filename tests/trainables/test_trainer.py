@@ -1,5 +1,7 @@
 """The training loop in one process (no Ray): metrics, checkpoints, resume."""
 
+import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +58,16 @@ def test_resume_continues_the_epoch_count_and_matches_an_uninterrupted_run(sweep
     first = StopAfter(2, storage=tmp_path / "b")
     with pytest.raises(Interrupted):
         Trainer(cfg, first).fit()
+    interrupted_at = time.time()
     resumed = LocalSession(tmp_path / "c", resume_from=first.checkpoints[-1])
     resumed_trainer = Trainer(cfg, resumed)
     resumed_trainer.fit()
 
     assert [r["epoch"] for r in resumed.results] == [3, 4]
+    # each epoch's provenance travels with the checkpoint: the first two from the first run
+    trained = json.loads((resumed.checkpoints[-1] / "meta.json").read_text())["trained"]
+    assert [t["epoch"] for t in trained] == [1, 2, 3, 4]
+    assert [t["at"] < interrupted_at for t in trained] == [True, True, False, False]
     a = straight_trainer.folds[0].module.state_dict()
     b = resumed_trainer.folds[0].module.state_dict()
     assert a.keys() == b.keys()
