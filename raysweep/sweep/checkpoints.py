@@ -38,8 +38,11 @@ def trial_checkpoints(train_storage: str, trial_id: str) -> list[tuple[str, dict
     return out
 
 
-def best_checkpoint(train_storage: str, trial_id: str, metric: str, mode: str) -> Optional[tuple[str, dict]]:
-    scored = [(p, m) for p, m in trial_checkpoints(train_storage, trial_id) if isinstance(m["metrics"].get(metric), (int, float))]
+def best_checkpoint(train_storage: str, trial_id: str, metric: str, mode: str, max_epoch: Optional[int] = None) -> Optional[tuple[str, dict]]:
+    scored = [
+        (p, m) for p, m in trial_checkpoints(train_storage, trial_id)
+        if isinstance(m["metrics"].get(metric), (int, float)) and (max_epoch is None or m["epoch"] <= max_epoch)
+    ]
     if not scored:
         return None
     pick = max if mode == "max" else min

@@ -66,7 +66,13 @@ def _trial_states(layout: SweepLayout) -> list[dict]:
     trials = []
     for entry in snapshot.get("trial_data", []):
         state = json.loads(entry[0])
-        trials.append({k: state.get(k) for k in ("trial_id", "status", "config", "relative_logdir")})
+        trial = {k: state.get(k) for k in ("trial_id", "status", "config", "relative_logdir")}
+        try:
+            last = (json.loads(entry[1]) if isinstance(entry[1], str) else entry[1]).get("last_result") or {}
+        except (IndexError, AttributeError, ValueError):
+            last = {}
+        trial["last_epoch"] = last.get("epoch")
+        trials.append(trial)
     return trials
 
 
@@ -86,6 +92,9 @@ def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[st
     tune_history = _history(layout, state["relative_logdir"]) if state.get("relative_logdir") else []
     checkpoint_history, checkpoint_run = _checkpoint_history(layout, state["trial_id"])
     history = checkpoint_history if len(checkpoint_history) >= len(tune_history) else tune_history
+    cap = _judged_epochs(state)
+    if cap is not None:
+        history = [h for h in history if h.get("epoch", 0) <= cap]
     scored = [h for h in history if _finite(h.get(metric))]
     best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
     last = history[-1] if history else {}
@@ -97,16 +106,25 @@ def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[st
         metric=float(best[metric]) if best else None,
         best_epoch=int(best["epoch"]) if best else None,
         epochs_done=int(last.get("epoch", 0)),
-        checkpoint=_checkpoint_of(layout, state["trial_id"], metric, mode) or (best or {}).get("checkpoint_path"),
+        checkpoint=_checkpoint_of(layout, state["trial_id"], metric, mode, cap) or (best or {}).get("checkpoint_path"),
         mlflow_run_id=_run_id(checkpoint_run, tune_history),
     )
 
 
-def _checkpoint_of(layout: SweepLayout, trial_id: str, metric: str, mode: str) -> Optional[str]:
-    """The best of the checkpoints Ray Train kept (its best by the objective, and the latest)."""
+def _judged_epochs(state: dict) -> Optional[int]:
+    """For a trial Tune has ended, the last epoch Tune saw. A trial the scheduler stopped has its
+    Train run killed only when Ray's fate-sharing reaches the worker group, which may train (and
+    checkpoint) an epoch or two more: those are not the trial's, since the stop judged it without."""
+    last = state.get("last_epoch")
+    return int(last) if state.get("status") == "TERMINATED" and isinstance(last, (int, float)) else None
+
+
+def _checkpoint_of(layout: SweepLayout, trial_id: str, metric: str, mode: str, cap: Optional[int] = None) -> Optional[str]:
+    """The best of the checkpoints Ray Train kept (its best by the objective, and the latest),
+    up to epoch `cap`."""
     from raysweep.sweep.checkpoints import best_checkpoint
 
-    best = best_checkpoint(layout.train_storage, trial_id, metric, mode)
+    best = best_checkpoint(layout.train_storage, trial_id, metric, mode, max_epoch=cap)
     return best[0] if best else None
 
 

@@ -173,7 +173,9 @@ class MlflowCallback(Callback):
             self._client.set_terminated(r, status)
         if self._client.list_artifacts(run, artifacts.CHECKPOINT_ARTIFACTS):
             return  # logged before a resume
-        best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode)
+        # not past the last epoch Tune saw: a pruned trial's worker group may train on for a moment
+        judged = last.get("epoch") if isinstance(last.get("epoch"), int) else None
+        best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode, max_epoch=judged)
         if best is None:
             return
         local = artifacts.download(best[0])
@@ -205,7 +207,7 @@ class MlflowCallback(Callback):
             if run:
                 self._client.set_tag(parent, "raysweep.best_trial", best.trial_id)
                 self._client.set_tag(parent, "raysweep.best_run_id", run)
-                ckpt = artifacts.best_checkpoint(self.train_storage, best.trial_id, self.metric, self.mode)
+                ckpt = artifacts.best_checkpoint(self.train_storage, best.trial_id, self.metric, self.mode, max_epoch=best.epochs_done or None)
                 if self.log_models and ckpt is not None:
                     artifacts.log_model(self._client, run, artifacts.download(ckpt[0]), self.register)
         self._client.set_terminated(parent, "FINISHED")
