@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -17,6 +18,7 @@ from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
 from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
+from raysweep.sweep.results import trial_histories
 from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable
 
@@ -71,7 +73,8 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
         make_trainable(sweep, layout.train_storage, tracking),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=build_trial_scheduler(cfg.search, cfg.train.epochs),
+            # the scheduler is pickled now and restored as it is now: it reads the stored trials' results itself
+            scheduler=build_trial_scheduler(cfg.search, cfg.train.epochs, functools.partial(trial_histories, layout)),
             metric=cfg.search.primary_metric,
             mode=cfg.search.primary_mode,
             num_samples=num_trials,

@@ -88,13 +88,25 @@ def _checkpoint_history(layout: SweepLayout, trial_id: str) -> tuple[list[dict],
     return list(meta.get("history", [])), meta.get("mlflow_run_id")
 
 
-def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str]) -> TrialRow:
+def _trial_history(layout: SweepLayout, state: dict) -> tuple[list[dict], list[dict], Optional[str], Optional[int]]:
+    """(the trial's per-epoch results, Tune's own lines, the MLflow run id its checkpoint names,
+    the last epoch Tune judged it on if Tune has ended it)."""
     tune_history = _history(layout, state["relative_logdir"]) if state.get("relative_logdir") else []
     checkpoint_history, checkpoint_run = _checkpoint_history(layout, state["trial_id"])
     history = checkpoint_history if len(checkpoint_history) >= len(tune_history) else tune_history
     cap = _judged_epochs(state)
     if cap is not None:
         history = [h for h in history if h.get("epoch", 0) <= cap]
+    return history, tune_history, checkpoint_run, cap
+
+
+def trial_histories(layout: SweepLayout) -> dict[str, list[dict]]:
+    """Per trial id, its per-epoch results as far as Tune judged them (for a scheduler to replay)."""
+    return {state["trial_id"]: _trial_history(layout, state)[0] for state in _trial_states(layout)}
+
+
+def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str]) -> TrialRow:
+    history, tune_history, checkpoint_run, cap = _trial_history(layout, state)
     scored = [h for h in history if _finite(h.get(metric))]
     best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
     last = history[-1] if history else {}

@@ -1,0 +1,63 @@
+"""ASHA's rungs across a resume: Tune restores the scheduler as pickled at the sweep's start,
+so raysweep's ASHA replays the stored trials' results at its first trial."""
+
+import functools
+import json
+import pickle
+from pathlib import Path
+
+from ray.tune.schedulers import TrialScheduler
+
+from raysweep.config import load_sweep
+from raysweep.search.schedulers import build_trial_scheduler
+from raysweep.sweep.layout import SweepLayout
+from raysweep.sweep.results import trial_histories
+from tests.conftest import tiny_config
+
+METRIC = "val/macro_f1"
+
+
+class Trial:
+    def __init__(self, trial_id):
+        self.trial_id = trial_id
+
+
+def stored_sweep(tmp_path, f1_by_trial: dict[str, list[float]]) -> SweepLayout:
+    """A sweep directory as Tune and Train leave it: an experiment snapshot naming the trials
+    (ended) and each trial's latest checkpoint with its per-epoch history."""
+    layout = SweepLayout(str(tmp_path), "s")
+    trial_data = []
+    for trial, f1s in f1_by_trial.items():
+        history = [{"epoch": e + 1, METRIC: f} for e, f in enumerate(f1s)]
+        ckpt = Path(layout.train_storage) / trial / "checkpoint_000"
+        ckpt.mkdir(parents=True)
+        (ckpt / "meta.json").write_text(json.dumps({"epoch": len(f1s), "metrics": history[-1], "history": history}))
+        state = {"trial_id": trial, "status": "TERMINATED", "config": {}, "relative_logdir": None}
+        trial_data.append([json.dumps(state), json.dumps({"last_result": history[-1]})])
+    layout.write_text("experiment_state-2026-01-01_00-00-00.json", json.dumps({"trial_data": trial_data}))
+    return layout
+
+
+def asha(sweep_file, layout):
+    search = load_sweep(sweep_file(tiny_config(search={"algorithm": "optuna", "scheduler": "asha", "grace_period": 1, "reduction_factor": 2})), run_checks=False).config.search
+    scheduler = build_trial_scheduler(search, 4, functools.partial(trial_histories, layout))
+    scheduler = pickle.loads(pickle.dumps(scheduler))  # as Tune keeps it in tuner.pkl and restores it
+    scheduler.set_search_properties(METRIC, "max")
+    return scheduler
+
+
+def test_a_resumed_asha_prunes_on_the_scores_recorded_before_the_stop(sweep_file, tmp_path):
+    layout = stored_sweep(tmp_path / "stored", {"a": [0.8, 0.85, 0.9, 0.92], "b": [0.7, 0.75], "c": [0.6]})
+    scheduler = asha(sweep_file, layout)
+    late = Trial("late")
+    scheduler.on_trial_add(None, late)
+    # below the rung-1 scores of a, b and c: stopped, as it would have been without the stop
+    assert scheduler.on_trial_result(None, late, {"epoch": 1, METRIC: 0.5}) == TrialScheduler.STOP
+
+
+def test_a_fresh_asha_lets_its_first_trial_pass_every_rung(sweep_file, tmp_path):
+    layout = SweepLayout(str(tmp_path / "empty"), "s")  # nothing stored yet
+    scheduler = asha(sweep_file, layout)
+    first = Trial("first")
+    scheduler.on_trial_add(None, first)
+    assert scheduler.on_trial_result(None, first, {"epoch": 1, METRIC: 0.5}) == TrialScheduler.CONTINUE
