@@ -6,9 +6,11 @@ training iterations: a trial resumed from its checkpoint continues its epoch
 count, so rungs stay where they were.
 
 Tune restores the searcher on resume but rebuilds the scheduler as it was pickled when
-the sweep started (`tuner.pkl`): every score ASHA recorded at its rungs is lost, and a
-resumed sweep prunes less than one never stopped. raysweep's ASHA replays, at its first
-trial, each stored trial's per-epoch results through its bracket.
+the sweep started (`tuner.pkl`): every score ASHA recorded at its rungs, and every result the
+median rule compares against, is lost, and a resumed sweep prunes less than one never
+stopped. raysweep's ASHA and median rule replay, at their first trial, each stored trial's
+per-epoch results. HyperBand's brackets depend on the order trials arrived in, which is not
+stored: a resumed HyperBand starts empty.
 """
 
 from __future__ import annotations
@@ -30,23 +32,32 @@ SchedulerFactory = Callable[[SearchConfig, int, Optional[Histories]], TrialSched
 TRIAL_SCHEDULERS: Registry[SchedulerFactory] = Registry("trial scheduler")
 
 
-class ResumableASHA(ASHAScheduler):
-    """ASHA whose rung scores survive a resume: `histories` (picklable, read when the first
-    trial is added) gives the results of the trials stored so far, replayed in one bracket."""
+class _Replaying(TrialScheduler):
+    """At the first trial added, `replay(histories())`: the stored trials' results, per trial
+    id (`histories` is picklable, since Tune pickles the scheduler in `tuner.pkl`)."""
 
-    def __init__(self, *, histories: Optional[Histories] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._histories = histories
-        self._replayed = False
+    _histories: Optional[Histories] = None
+    _replayed = False
 
     def on_trial_add(self, tune_controller, trial) -> None:
         if not self._replayed:
             self._replayed = True
             try:
                 self.replay(self._histories() if self._histories else {})
-            except Exception as e:  # the sweep goes on, pruning as a fresh ASHA would
-                log.warning("ASHA could not replay the stored trials' results (%s: %s); its rungs start empty", type(e).__name__, e)
+            except Exception as e:  # the sweep goes on, pruning as a fresh scheduler would
+                log.warning("%s could not replay the stored trials' results (%s: %s); it starts empty", type(self).__name__, type(e).__name__, e)
         super().on_trial_add(tune_controller, trial)
+
+    def replay(self, histories: dict[str, list[dict]]) -> None:
+        raise NotImplementedError
+
+
+class ResumableASHA(_Replaying, ASHAScheduler):
+    """ASHA whose rung scores survive a resume, replayed in its one bracket."""
+
+    def __init__(self, *, histories: Optional[Histories] = None, **kwargs):
+        super().__init__(**kwargs)
+        self._histories = histories
 
     def replay(self, histories: dict[str, list[dict]]) -> None:
         """Record each trial's score at each rung it passed, as `on_trial_result` did."""
@@ -55,10 +66,44 @@ class ResumableASHA(ASHAScheduler):
         bracket = self._brackets[0]
         for trial_id, history in histories.items():
             stub = _TrialId(trial_id)
-            for result in history:
-                value = result.get(self._metric)
-                if TIME_ATTR in result and isinstance(value, (int, float)) and math.isfinite(value):
-                    bracket.on_result(stub, result[TIME_ATTR], self._metric_op * value)
+            for result in _scored(history, self._metric):
+                bracket.on_result(stub, result[TIME_ATTR], self._metric_op * result[self._metric])
+
+
+class ResumableMedian(_Replaying, MedianStoppingRule):
+    """The median stopping rule whose compared results survive a resume. A stored trial Tune
+    runs again gets its own past back, under the trial object Tune now holds, so it is never
+    compared with itself."""
+
+    def __init__(self, *, histories: Optional[Histories] = None, **kwargs):
+        super().__init__(**kwargs)
+        self._histories = histories
+        self._stored: dict[str, _TrialId] = {}
+
+    def replay(self, histories: dict[str, list[dict]]) -> None:
+        for trial_id, history in histories.items():
+            results = _scored(history, self._metric)
+            if results:
+                self._stored[trial_id] = stub = _TrialId(trial_id)
+                self._results[stub] = results
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        stub = self._stored.pop(trial.trial_id, None)
+        if stub is not None:
+            self._results[trial] = self._results.pop(stub)
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        # A trial restarted from a checkpoint reports its later epochs again: they replace the
+        # first reports, or its running mean would count those epochs twice.
+        if TIME_ATTR in result and trial in self._results:
+            self._results[trial] = [r for r in self._results[trial] if r[TIME_ATTR] < result[TIME_ATTR]]
+        return super().on_trial_result(tune_controller, trial, result)
+
+
+def _scored(history: list[dict], metric: str) -> list[dict]:
+    """The results a scheduler can judge: an epoch and a finite value of the metric."""
+    return [r for r in history if TIME_ATTR in r and isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
 
 
 class _TrialId:
@@ -87,7 +132,7 @@ def _hyperband(search: SearchConfig, max_t: int, histories: Optional[Histories] 
 
 @TRIAL_SCHEDULERS.register("median")
 def _median(search: SearchConfig, max_t: int, histories: Optional[Histories] = None) -> TrialScheduler:
-    return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=search.grace_period)
+    return ResumableMedian(time_attr=TIME_ATTR, grace_period=search.grace_period, histories=histories)
 
 
 def default_scheduler(search: SearchConfig) -> str:
@@ -97,6 +142,6 @@ def default_scheduler(search: SearchConfig) -> str:
 
 def build_trial_scheduler(search: SearchConfig, epochs: int, histories: Optional[Histories] = None) -> TrialScheduler:
     """The scheduler `search.scheduler` names; `histories` gives the stored trials' results
-    to a scheduler that restores its state from them on resume (ASHA)."""
+    to a scheduler that restores its state from them on resume (ASHA, median)."""
     name: Optional[str] = search.scheduler or default_scheduler(search)
     return TRIAL_SCHEDULERS.get(name, path="search.scheduler")(search, search.max_t or epochs, histories)

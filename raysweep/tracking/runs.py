@@ -20,6 +20,7 @@ TRIAL_TAG = "raysweep.trial_id"
 TRIAL_RUN_TAG = "raysweep.trial_run"
 FOLD_TAG = "raysweep.fold"
 PARENT_TAG = "mlflow.parentRunId"
+JUDGED_TAG = "raysweep.judged_epoch"  # the last epoch Tune saw of a trial the driver has ended
 
 
 def _find(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> Optional[str]:
@@ -62,3 +63,24 @@ def fold_run(client: MlflowClient, experiment: str, sweep_id: str, trial_run_id:
 
 def logged_steps(client: MlflowClient, run_id: str, key: str) -> set[int]:
     return {m.step for m in client.get_metric_history(run_id, key)}
+
+
+def end_trial(client: MlflowClient, runs: list[str], status: str, judged_epoch: Optional[int]) -> None:
+    """The sweep's driver ends a trial's runs as Tune judged it. The judged epoch goes first: a
+    worker group that trains on after the scheduler stopped its trial (until Ray's fate-sharing
+    reaches it) then logs nothing past it and leaves the status alone (see `judged_epoch`)."""
+    for run in runs:
+        if judged_epoch is not None:
+            client.set_tag(run, JUDGED_TAG, str(judged_epoch))
+        client.set_terminated(run, status)
+
+
+def judged_epoch(client: MlflowClient, run_id: str) -> Optional[int]:
+    """For a trial run the driver has ended, the last epoch Tune judged; None while it runs."""
+    run = client.get_run(run_id)
+    judged = run.data.tags.get(JUDGED_TAG)
+    return int(judged) if run.info.status != "RUNNING" and judged is not None else None
+
+
+def is_open(client: MlflowClient, run_id: str) -> bool:
+    return client.get_run(run_id).info.status == "RUNNING"

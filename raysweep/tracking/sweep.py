@@ -161,7 +161,7 @@ class MlflowCallback(Callback):
 
     def _close_now(self, trial_id: str, last: dict, status: str) -> None:
         from raysweep.tracking import artifacts
-        from raysweep.tracking.runs import PARENT_TAG, ROLE_TAG
+        from raysweep.tracking.runs import PARENT_TAG, ROLE_TAG, end_trial
 
         run = self._trial_run(trial_id, last)
         if run is None:
@@ -169,12 +169,11 @@ class MlflowCallback(Callback):
         if last.get("error"):
             self._client.set_tag(run, "raysweep.error", str(last["error"])[:5000])
         folds = self._client.search_runs([self.target.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run}' and tags.`{ROLE_TAG}` = 'fold'")
-        for r in [run, *(f.info.run_id for f in folds)]:
-            self._client.set_terminated(r, status)
-        if self._client.list_artifacts(run, artifacts.CHECKPOINT_ARTIFACTS):
-            return  # logged before a resume
         # not past the last epoch Tune saw: a pruned trial's worker group may train on for a moment
         judged = last.get("epoch") if isinstance(last.get("epoch"), int) else None
+        end_trial(self._client, [run, *(f.info.run_id for f in folds)], status, judged)
+        if self._client.list_artifacts(run, artifacts.CHECKPOINT_ARTIFACTS):
+            return  # logged before a resume
         best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode, max_epoch=judged)
         if best is None:
             return

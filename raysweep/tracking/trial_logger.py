@@ -6,7 +6,10 @@ It finds (or creates) the trial's run by its tags, logs the resolved config
 as flat params, and one batch of metrics per epoch. Steps already in the run
 are never logged again, and epochs in the checkpoint's history that the run
 lacks (logging interrupted by a kill) are logged on resume: the history has
-each epoch exactly once. Under per-trial cross-validation each fold gets a
+each epoch exactly once. Once the sweep's driver has ended the trial's run (Tune stopped
+the trial), nothing past the epoch Tune judged is logged and the driver's status stands:
+a pruned trial's worker group trains on until Ray's fate-sharing reaches it, and its
+run must read KILLED, with the epochs it was judged on. Under per-trial cross-validation each fold gets a
 child run with its own per-epoch metrics; the trial run carries their mean and
 standard deviation.
 """
@@ -44,6 +47,7 @@ class MlflowTrialLogger:
         self.run_id: Optional[str] = None
         self.fold_runs: dict[int, str] = {}
         self._logged: dict[str, set[int]] = {}  # run id -> steps it has
+        self._judged: Optional[int] = None  # the epoch the driver ended the run at, once it has
         self._log = None
         self._client = None
 
@@ -80,11 +84,15 @@ class MlflowTrialLogger:
 
     def finish(self, final: dict[str, Any], error: Optional[str] = None) -> None:
         def close():
-            if error:
+            from raysweep.tracking.runs import is_open
+
+            # a run the driver has ended keeps what Tune judged: a pruned trial's worker group,
+            # killed by fate-sharing after the stop, must not turn it FAILED
+            runs = [run for run in [self.run_id, *self.fold_runs.values()] if is_open(self._client, run)]
+            if error and self.run_id in runs:
                 self._client.set_tag(self.run_id, "raysweep.error", error[:5000])
-            status = "FAILED" if error else "FINISHED"
-            for run in [self.run_id, *self.fold_runs.values()]:
-                self._client.set_terminated(run, status)
+            for run in runs:
+                self._client.set_terminated(run, "FAILED" if error else "FINISHED")
 
         self._log.submit("close the run", close)
         self._log.close()
@@ -120,12 +128,22 @@ class MlflowTrialLogger:
                 batches[self.fold_runs[int(match.group(1))]].append(Metric(match.group(2), value, timestamp_ms, step))
             else:
                 batches[self.run_id].append(Metric(key, value, timestamp_ms, step))
+        todo = {run: batch for run, batch in batches.items() if batch and step not in self._logged[run]}
+        if not todo or self._past_judged(step):
+            return
         # one batch per run, each run's step recorded as soon as it is in: a retry after a
         # failure half way logs only what is missing (the trial run last, its marker "epoch done")
-        for run, batch in batches.items():
-            if batch and step not in self._logged[run]:
-                self._client.log_batch(run, metrics=batch)
-                self._logged[run].add(step)
+        for run, batch in todo.items():
+            self._client.log_batch(run, metrics=batch)
+            self._logged[run].add(step)
+
+    def _past_judged(self, step: int) -> bool:
+        """Whether the driver has ended the trial's run at an epoch before `step`."""
+        from raysweep.tracking.runs import judged_epoch
+
+        if self._judged is None:
+            self._judged = judged_epoch(self._client, self.run_id)
+        return self._judged is not None and step > self._judged
 
 
 def _now_ms() -> int:

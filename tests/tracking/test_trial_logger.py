@@ -1,0 +1,81 @@
+"""A trial's MLflow run when Tune stops the trial: a real trainer, a real SQLite store, no Ray.
+
+A pruned trial's Train worker group trains on until Ray's fate-sharing reaches it; the run
+must still read as Tune judged it (KILLED, with the epochs it was judged on)."""
+
+import pytest
+from mlflow import MlflowClient
+
+from raysweep.config import load_sweep
+from raysweep.tracking.runs import end_trial, experiment_id, parent_run
+from raysweep.tracking.store import TrackingTarget
+from raysweep.tracking.trial_logger import MlflowTrialLogger
+from tests.conftest import tiny_config
+from trainables.session import LocalSession
+from trainables.trainer import Trainer
+
+
+class DriverStopsAfter:
+    """Stands in for the sweep's driver: after epoch `n` it ends the trial's run as its MLflow
+    callback does when the scheduler stops the trial, while the trainer goes on."""
+
+    def __init__(self, client, logger, n):
+        self.client, self.logger, self.n = client, logger, n
+
+    def start(self, trainer, start_epoch):
+        pass
+
+    def epoch(self, metrics):
+        if metrics["epoch"] == self.n:
+            end_trial(self.client, [self.logger.run_id], "KILLED", self.n)
+
+    def finish(self, final, error=None):
+        pass
+
+
+class FateSharingKillsAt(DriverStopsAfter):
+    """... and the worker group then dies at epoch `n + 1`, as Ray's fate-sharing kills it."""
+
+    def epoch(self, metrics):
+        super().epoch(metrics)
+        if metrics["epoch"] == self.n + 1:
+            raise KeyboardInterrupt("the worker group's actor was killed")
+
+
+def tracked_trainer(sweep_file, tmp_path, epochs, listeners):
+    cfg = load_sweep(sweep_file(tiny_config(train={"epochs": epochs})), run_checks=False).config
+    return Trainer(cfg, LocalSession(tmp_path / "train"), listeners=listeners)
+
+
+def target(tmp_path) -> tuple[MlflowClient, TrackingTarget]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = experiment_id(client, "s", str(tmp_path / "mlartifacts"))
+    parent, _ = parent_run(client, exp, "sweep-1")
+    return client, TrackingTarget(uri=uri, experiment_id=exp, parent_run_id=parent, sweep_id="sweep-1")
+
+
+def test_a_stopped_trial_logs_nothing_past_the_judged_epoch_and_stays_killed(sweep_file, tmp_path):
+    client, tracking = target(tmp_path)
+    logger = MlflowTrialLogger(tracking, "trial_a", "trial_a")
+    tracked_trainer(sweep_file, tmp_path, 3, [logger, DriverStopsAfter(client, logger, 1)]).fit()
+    run = client.get_run(logger.run_id)
+    assert run.info.status == "KILLED"
+    assert [m.step for m in client.get_metric_history(logger.run_id, "val/macro_f1")] == [1]
+
+
+def test_a_trial_left_running_logs_every_epoch_and_finishes(sweep_file, tmp_path):
+    client, tracking = target(tmp_path)
+    logger = MlflowTrialLogger(tracking, "trial_b", "trial_b")
+    tracked_trainer(sweep_file, tmp_path, 3, [logger]).fit()
+    assert client.get_run(logger.run_id).info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(logger.run_id, "val/macro_f1")] == [1, 2, 3]
+
+
+def test_a_stopped_trial_whose_workers_are_then_killed_stays_killed_without_an_error(sweep_file, tmp_path):
+    client, tracking = target(tmp_path)
+    logger = MlflowTrialLogger(tracking, "trial_c", "trial_c")
+    with pytest.raises(KeyboardInterrupt):
+        tracked_trainer(sweep_file, tmp_path, 3, [logger, FateSharingKillsAt(client, logger, 1)]).fit()
+    run = client.get_run(logger.run_id)
+    assert run.info.status == "KILLED" and "raysweep.error" not in run.data.tags
