@@ -36,8 +36,10 @@ class _Replaying(TrialScheduler):
     """At the first trial added, `replay(histories())`: the stored trials' results, per trial
     id (`histories` is picklable, since Tune pickles the scheduler in `tuner.pkl`)."""
 
-    _histories: Optional[Histories] = None
-    _replayed = False
+    def __init__(self, *, histories: Optional[Histories] = None, **kwargs):
+        super().__init__(**kwargs)
+        self._histories = histories
+        self._replayed = False
 
     def on_trial_add(self, tune_controller, trial) -> None:
         if not self._replayed:
@@ -55,10 +57,6 @@ class _Replaying(TrialScheduler):
 class ResumableASHA(_Replaying, ASHAScheduler):
     """ASHA whose rung scores survive a resume, replayed in its one bracket."""
 
-    def __init__(self, *, histories: Optional[Histories] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._histories = histories
-
     def replay(self, histories: dict[str, list[dict]]) -> None:
         """Record each trial's score at each rung it passed, as `on_trial_result` did."""
         if len(self._brackets) != 1:
@@ -75,9 +73,8 @@ class ResumableMedian(_Replaying, MedianStoppingRule):
     runs again gets its own past back, under the trial object Tune now holds, so it is never
     compared with itself."""
 
-    def __init__(self, *, histories: Optional[Histories] = None, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._histories = histories
         self._stored: dict[str, _TrialId] = {}
 
     def replay(self, histories: dict[str, list[dict]]) -> None:

@@ -65,13 +65,14 @@ def logged_steps(client: MlflowClient, run_id: str, key: str) -> set[int]:
     return {m.step for m in client.get_metric_history(run_id, key)}
 
 
-def end_trial(client: MlflowClient, runs: list[str], status: str, judged_epoch: Optional[int]) -> None:
-    """The sweep's driver ends a trial's runs as Tune judged it. The judged epoch goes first: a
-    worker group that trains on after the scheduler stopped its trial (until Ray's fate-sharing
-    reaches it) then logs nothing past it and leaves the status alone (see `judged_epoch`)."""
-    for run in runs:
-        if judged_epoch is not None:
-            client.set_tag(run, JUDGED_TAG, str(judged_epoch))
+def end_trial(client: MlflowClient, run_id: str, fold_runs: list[str], status: str, judged_epoch: Optional[int]) -> None:
+    """The sweep's driver ends a trial's run and its fold runs as Tune judged the trial. The judged
+    epoch goes on the trial run first: a worker group that trains on after the scheduler stopped
+    its trial (until Ray's fate-sharing reaches it) then logs nothing past it and leaves the
+    status alone (see `judged_epoch`)."""
+    if judged_epoch is not None:
+        client.set_tag(run_id, JUDGED_TAG, str(judged_epoch))
+    for run in [run_id, *fold_runs]:
         client.set_terminated(run, status)
 
 

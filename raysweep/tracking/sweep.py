@@ -171,7 +171,7 @@ class MlflowCallback(Callback):
         folds = self._client.search_runs([self.target.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run}' and tags.`{ROLE_TAG}` = 'fold'")
         # not past the last epoch Tune saw: a pruned trial's worker group may train on for a moment
         judged = last.get("epoch") if isinstance(last.get("epoch"), int) else None
-        end_trial(self._client, [run, *(f.info.run_id for f in folds)], status, judged)
+        end_trial(self._client, run, [f.info.run_id for f in folds], status, judged)
         if self._client.list_artifacts(run, artifacts.CHECKPOINT_ARTIFACTS):
             return  # logged before a resume
         best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode, max_epoch=judged)

@@ -46,6 +46,12 @@ class Controller:
         return []
 
 
+def decision(scheduler, trial, result: dict) -> str:
+    """What the scheduler says of `trial`'s result, the trial added first (as Tune adds it)."""
+    scheduler.on_trial_add(Controller(), trial)
+    return scheduler.on_trial_result(Controller(), trial, result)
+
+
 def restored(sweep_file, layout, name):
     search = load_sweep(sweep_file(tiny_config(search={"algorithm": "optuna", "scheduler": name, "grace_period": 1, "reduction_factor": 2})), run_checks=False).config.search
     scheduler = build_trial_scheduler(search, 4, functools.partial(trial_histories, layout))
@@ -57,33 +63,25 @@ def restored(sweep_file, layout, name):
 def test_a_resumed_asha_prunes_on_the_scores_recorded_before_the_stop(sweep_file, tmp_path):
     layout = stored_sweep(tmp_path / "stored", {"a": [0.8, 0.85, 0.9, 0.92], "b": [0.7, 0.75], "c": [0.6]})
     scheduler = restored(sweep_file, layout, "asha")
-    late = Trial("late")
-    scheduler.on_trial_add(None, late)
     # below the rung-1 scores of a, b and c: stopped, as it would have been without the stop
-    assert scheduler.on_trial_result(None, late, {"epoch": 1, METRIC: 0.5}) == TrialScheduler.STOP
+    assert decision(scheduler, Trial("late"), {"epoch": 1, METRIC: 0.5}) == TrialScheduler.STOP
 
 
 def test_a_fresh_asha_lets_its_first_trial_pass_every_rung(sweep_file, tmp_path):
     layout = SweepLayout(str(tmp_path / "empty"), "s")  # nothing stored yet
     scheduler = restored(sweep_file, layout, "asha")
-    first = Trial("first")
-    scheduler.on_trial_add(None, first)
-    assert scheduler.on_trial_result(None, first, {"epoch": 1, METRIC: 0.5}) == TrialScheduler.CONTINUE
+    assert decision(scheduler, Trial("first"), {"epoch": 1, METRIC: 0.5}) == TrialScheduler.CONTINUE
 
 
 def test_a_resumed_median_rule_stops_a_trial_below_the_stored_trials_median(sweep_file, tmp_path):
     layout = stored_sweep(tmp_path / "stored", {"a": [0.8, 0.9], "b": [0.7, 0.8], "c": [0.75, 0.85]})
     scheduler = restored(sweep_file, layout, "median")
-    late = Trial("late")
-    scheduler.on_trial_add(Controller(), late)
-    assert scheduler.on_trial_result(Controller(), late, {"epoch": 1, METRIC: 0.5}) == TrialScheduler.STOP
+    assert decision(scheduler, Trial("late"), {"epoch": 1, METRIC: 0.5}) == TrialScheduler.STOP
 
 
 def test_a_fresh_median_rule_lets_a_trial_on_until_it_has_trials_to_compare(sweep_file, tmp_path):
     scheduler = restored(sweep_file, SweepLayout(str(tmp_path / "empty"), "s"), "median")
-    late = Trial("late")
-    scheduler.on_trial_add(Controller(), late)
-    assert scheduler.on_trial_result(Controller(), late, {"epoch": 1, METRIC: 0.5}) == TrialScheduler.CONTINUE
+    assert decision(scheduler, Trial("late"), {"epoch": 1, METRIC: 0.5}) == TrialScheduler.CONTINUE
 
 
 def test_a_resumed_trial_is_not_compared_with_its_own_past(sweep_file, tmp_path):
@@ -91,9 +89,7 @@ def test_a_resumed_trial_is_not_compared_with_its_own_past(sweep_file, tmp_path)
     # too few (3 needed) to stop it; compared with its own stored results too, it would be stopped
     layout = stored_sweep(tmp_path / "stored", {"a": [0.9, 0.9, 0.9], "b": [0.9, 0.9, 0.9], "d": [0.3, 0.3, 0.3]})
     scheduler = restored(sweep_file, layout, "median")
-    d = Trial("d")
-    scheduler.on_trial_add(Controller(), d)
-    assert scheduler.on_trial_result(Controller(), d, {"epoch": 3, METRIC: 0.3}) == TrialScheduler.CONTINUE
+    assert decision(scheduler, Trial("d"), {"epoch": 3, METRIC: 0.3}) == TrialScheduler.CONTINUE
 
 
 def test_an_epoch_reported_again_replaces_the_first_report(sweep_file, tmp_path):

@@ -27,7 +27,7 @@ class DriverStopsAfter:
 
     def epoch(self, metrics):
         if metrics["epoch"] == self.n:
-            end_trial(self.client, [self.logger.run_id], "KILLED", self.n)
+            end_trial(self.client, self.logger.run_id, [], "KILLED", self.n)
 
     def finish(self, final, error=None):
         pass
