@@ -20,10 +20,11 @@ import sys
 from typing import Optional, Sequence
 
 from raysweep import __version__
-from raysweep.errors import UserError
+from raysweep.errors import SweepInterrupted, UserError
 
 COMMANDS = ("run", "resume", "train", "validate", "report", "ui")
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,9 +64,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     quiet_store_setup()
     try:
         return int(args.handler(args) or 0)
+    except SweepInterrupted as e:
+        print(e.hint, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         err = find_user_error(exc)
         if err is None:

@@ -56,3 +56,12 @@ class DataError(UserError):
 
 class ClusterError(UserError):
     """A request the Ray cluster can never satisfy, or a cluster that cannot be reached."""
+
+
+class SweepInterrupted(Exception):
+    """The user stopped a sweep (Ctrl-C): its state is saved and `raysweep resume` continues it.
+    The CLI prints `hint` as one line and exits 130, as a shell does for SIGINT."""
+
+    def __init__(self, hint: str):
+        self.hint = hint
+        super().__init__(hint)

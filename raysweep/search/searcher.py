@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import optuna
 from optuna.trial import TrialState
@@ -65,6 +65,7 @@ class SweepSearcher(Searcher):
         seed: int,
         num_configs: int,
         max_epoch: int,
+        histories: Optional[Callable[[str], list[dict]]] = None,
     ):
         super().__init__()  # metric and mode live here; Tune's TuneConfig holds its own copy
         self.spec = spec
@@ -84,8 +85,10 @@ class SweepSearcher(Searcher):
         self.configs: dict[int, _Config] = {}
         self.tune_trials: dict[str, tuple[int, int]] = {}  # tune trial id -> (optuna number, replica)
         self.queue: list[tuple[int, int]] = []  # (optuna number, replica) still to hand to Tune
-        self.history: dict[str, list[float]] = {}  # tune trial id -> objective per epoch
+        self.history: dict[str, dict[int, float]] = {}  # tune trial id -> objective by epoch
+        self._histories = histories  # trial id -> its checkpointed results (picklable)
         self._trials: dict[int, optuna.trial.Trial] = {}  # live Trial handles; not pickled
+        self._seen: set[str] = set()  # trials that reported to this process; not pickled
 
     # -- what Tune asks --------------------------------------------------------
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -101,25 +104,52 @@ class SweepSearcher(Searcher):
         return {**self.configs[number].params, **self.spec.replicas[replica]}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        value = result.get(self.metrics[0])
-        if trial_id not in self.tune_trials or value is None or not _finite(value):
+        if trial_id not in self.tune_trials:
             return
-        self.history.setdefault(trial_id, []).append(float(value))
-        number, replica = self._reopened(trial_id)
-        if len(self.metrics) == 1 and len(self.spec.replicas) == 1 and "epoch" in result:
-            trial = self._trial(number)
-            trial.report(float(value), step=int(result["epoch"]))
+        self._reopened(trial_id)
+        self._record(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         if trial_id not in self.tune_trials:
             return
         number, replica = self._reopened(trial_id)
+        if result and not error:
+            # Tune hands the result a scheduler stopped the trial at (ASHA's rung, or max_t)
+            # to this method only, never to on_trial_result: it is part of the history
+            self._record(trial_id, result)
         config = self.configs[number]
         config.outcomes[replica] = self._outcome(trial_id, result, error)
         if len(config.outcomes) == len(self.spec.replicas):
             self._tell(config)
 
     # -- internals -------------------------------------------------------------
+    def _record(self, trial_id: str, result: dict) -> None:
+        """One judged epoch of a trial, once, as an Optuna intermediate value. A trial's first
+        result in this process first brings in the epochs before it that a killed driver's
+        snapshot of this searcher lacks (see `raysweep.sweep.records`)."""
+        from raysweep.sweep.records import earlier_epochs, epoch_of
+
+        if "epoch" not in result:
+            return
+        epoch = epoch_of(result)
+        if trial_id not in self._seen:
+            self._seen.add(trial_id)
+            if self._histories is not None:
+                have = self.history.get(trial_id, {})
+                for earlier in earlier_epochs(lambda: self._histories(trial_id), epoch, have):
+                    self._record_one(trial_id, earlier)
+        self._record_one(trial_id, result)
+
+    def _record_one(self, trial_id: str, result: dict) -> None:
+        value, epoch = result.get(self.metrics[0]), int(result["epoch"])
+        history = self.history.setdefault(trial_id, {})
+        if value is None or not _finite(value) or epoch in history:
+            return
+        history[epoch] = float(value)
+        if len(self.metrics) == 1 and len(self.spec.replicas) == 1:
+            number, _ = self.tune_trials[trial_id]
+            self._trial(number).report(float(value), step=epoch)
+
     def _reopened(self, trial_id: str) -> tuple[int, int]:
         """The Optuna trial a Tune trial reports to. A failed trial run again (`raysweep resume
         --retry-errored`) was already told to Optuna, which never reopens a trial: it gets a new
@@ -184,7 +214,7 @@ class SweepSearcher(Searcher):
         epoch = int(result.get("epoch", self.max_epoch))
         if epoch < self.max_epoch:
             return TrialState.PRUNED, None
-        history = self.history.get(trial_id) or [values[0]]
+        history = list(self.history.get(trial_id, {}).values()) or [values[0]]
         if len(self.metrics) == 1:
             # the best epoch's value: the checkpoint a user would keep
             values = [max(history) if self.modes[0] == "max" else min(history)]
@@ -206,6 +236,7 @@ class SweepSearcher(Searcher):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_trials"] = {}
+        state["_seen"] = set()
         return state
 
     def save(self, checkpoint_path: str) -> None:

@@ -49,6 +49,16 @@ def best_checkpoint(train_storage: str, trial_id: str, metric: str, mode: str, m
     return pick(scored, key=lambda pm: pm[1]["metrics"][metric])
 
 
+def trial_history(train_storage: str, trial_id: str) -> list[dict]:
+    """The trial's per-epoch metrics as its newest checkpoint records them (every checkpoint
+    carries the whole history up to its epoch): what a restarted trial continues from."""
+    kept = trial_checkpoints(train_storage, trial_id)
+    if not kept:
+        return []
+    _, meta = max(kept, key=lambda pm: pm[1]["epoch"])
+    return list(meta.get("history", []))
+
+
 def download(uri: str) -> Path:
     from ray.train import Checkpoint
 

@@ -12,12 +12,16 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from raysweep.config.load import Sweep
-from raysweep.search.schedulers import build_trial_scheduler
+from raysweep.errors import SweepInterrupted
+from raysweep.search.schedulers import build_trial_scheduler, default_scheduler
 from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
+from raysweep.sweep.checkpoints import trial_history
+from raysweep.sweep.interrupt import InterruptWatch, interrupted
 from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
+from raysweep.sweep.records import ResultLog
 from raysweep.sweep.results import trial_histories
 from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable
@@ -37,8 +41,9 @@ class SweepOutcome:
     results: object  # ray.tune.ResultGrid
 
 
-def searcher_for(sweep: Sweep) -> tuple[SweepSearcher, SearchSpec, int]:
-    """The searcher, its space, and the number of Tune trials it will hand out."""
+def searcher_for(sweep: Sweep, train_storage: Optional[str] = None) -> tuple[SweepSearcher, SearchSpec, int]:
+    """The searcher, its space, and the number of Tune trials it will hand out. With the sweep's
+    `train_storage`, a resumed searcher takes the epochs its snapshot missed from the checkpoints."""
     search = sweep.config.search
     spec = SearchSpec.from_sweep(sweep, grid_as_categorical=search.algorithm == "random")
     cells = spec.grid_cells()
@@ -49,6 +54,7 @@ def searcher_for(sweep: Sweep) -> tuple[SweepSearcher, SearchSpec, int]:
     searcher = SweepSearcher(
         spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
         seed=search.seed, num_configs=num_configs, max_epoch=search.max_t or sweep.config.train.epochs,
+        histories=functools.partial(trial_history, train_storage) if train_storage else None,
     )
     return searcher, spec, num_configs * len(spec.replicas)
 
@@ -58,6 +64,8 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
 
     cfg = sweep.config
     callbacks = [
+        InterruptWatch(),
+        ResultLog(functools.partial(trial_history, layout.train_storage)),
         WorkerGroupReaper(),
         StateBackup(layout),
         ProgressTable(spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode, cfg.train.epochs),
@@ -67,7 +75,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
 
         callbacks.append(MlflowCallback(
             tracking, train_storage=layout.train_storage, layout=layout, metric=cfg.search.primary_metric, mode=cfg.search.primary_mode,
-            max_epoch=cfg.search.max_t or cfg.train.epochs, searcher=searcher, log_models=cfg.tracking.log_models, register=register,
+            max_epoch=cfg.search.max_t or cfg.train.epochs, rule=default_scheduler(cfg.search), searcher=searcher, log_models=cfg.tracking.log_models, register=register,
         ))
     return tune.Tuner(
         make_trainable(sweep, layout.train_storage, tracking),
@@ -123,7 +131,7 @@ def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[st
         probe(sweep.config)  # an unreachable MLflow is refused before Ray starts
     the_plan = _planned(sweep, address, autoscaling)
     layout = SweepLayout.new(storage, name or sweep.name)
-    searcher, spec, num_trials = searcher_for(sweep)
+    searcher, spec, num_trials = searcher_for(sweep, layout.train_storage)
     manifest = manifest_for(sweep, num_trials=num_trials, num_configs=searcher.num_configs, replicas=len(spec.replicas))
     tracking = _tracking(sweep, layout, manifest)
     if tracking is not None:
@@ -133,7 +141,16 @@ def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[st
     print(f"sweep {layout.sweep_id}: {num_trials} trial(s), {the_plan.describe()}; results in {layout.uri}", flush=True)
     if tracking is not None:
         print(f"MLflow: {tracking.describe()}", flush=True)
-    return SweepOutcome(layout, the_plan, tuner.fit())
+    return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage))
+
+
+def _fit(tuner, layout: SweepLayout, storage: str):
+    """`tuner.fit()`, raising `SweepInterrupted` when the user stopped it (Tune returns as usual)."""
+    results = tuner.fit()
+    if interrupted():
+        where = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
+        raise SweepInterrupted(f"interrupted: sweep {layout.sweep_id} is saved; continue it with: raysweep resume {layout.sweep_id}{where}")
+    return results
 
 
 def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: Optional[str] = None, retry_errored: bool = False, autoscaling: bool = False) -> SweepOutcome:
@@ -160,4 +177,4 @@ def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: 
         resume_errored=retry_errored,
         restart_errored=False,
     )
-    return SweepOutcome(layout, the_plan, tuner.fit())
+    return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage))

@@ -31,7 +31,8 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
     if tracking is not None:
         from raysweep.tracking.trial_logger import MlflowTrialLogger, run_name
 
-        listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params)))
+        # epochs are logged by the sweep's driver as Tune judges them (raysweep.tracking.sweep)
+        listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params), log_epochs=False))
     if cfg.resources.inline:
         from raysweep.sweep.layout import join
         from trainables.tune_session import run_inline

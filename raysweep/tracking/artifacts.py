@@ -111,20 +111,26 @@ def trial_report_files(checkpoint: Path, metric: str, out: Path) -> list[Path]:
 
 
 def search_plots(study, out: Path) -> list[Path]:
-    """Optuna's views of the search, as PNG (matplotlib) and interactive HTML (plotly)."""
+    """Optuna's views of the search, as PNG (matplotlib) and interactive HTML (plotly). The
+    intermediate values show every trial epoch by epoch, the ones stopped early included (the
+    optimization history shows only the trials that trained every epoch)."""
     import optuna
 
     plots = {
         "optimization_history": ("plot_optimization_history", 1),
+        "intermediate_values": ("plot_intermediate_values", 1),
         "param_importances": ("plot_param_importances", 2),
         "parallel_coordinate": ("plot_parallel_coordinate", 1),
     }
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    judged = [t for t in study.trials if t.state in done]
     files = []
     if len(study.directions) > 1:
         return files  # Pareto views need per-objective targets; the leaderboard covers it
     for name, (fn, needed) in plots.items():
-        if len(complete) < needed or (name == "param_importances" and not _varied_params(complete)):
+        pool = complete if name == "param_importances" else judged
+        if len(pool) < needed or (name == "param_importances" and not _varied_params(pool)):
             continue
         try:
             with warnings.catch_warnings():

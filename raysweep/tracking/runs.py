@@ -20,7 +20,10 @@ TRIAL_TAG = "raysweep.trial_id"
 TRIAL_RUN_TAG = "raysweep.trial_run"
 FOLD_TAG = "raysweep.fold"
 PARENT_TAG = "mlflow.parentRunId"
-JUDGED_TAG = "raysweep.judged_epoch"  # the last epoch Tune saw of a trial the driver has ended
+OUTCOME_TAG = "raysweep.outcome"  # finished, stopped (asha, epoch 3), failed, interrupted
+STOPPED_BY_TAG = "raysweep.stopped_by"  # the rule that stopped a trial early (asha, median, ...)
+STOPPED_AT_TAG = "raysweep.stopped_at_epoch"
+INTERRUPTED_TAG = "raysweep.interrupted"  # on runs left unfinished by Ctrl-C; resume removes it
 
 
 def _find(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> Optional[str]:
@@ -65,22 +68,26 @@ def logged_steps(client: MlflowClient, run_id: str, key: str) -> set[int]:
     return {m.step for m in client.get_metric_history(run_id, key)}
 
 
-def end_trial(client: MlflowClient, run_id: str, fold_runs: list[str], status: str, judged_epoch: Optional[int]) -> None:
-    """The sweep's driver ends a trial's run and its fold runs as Tune judged the trial. The judged
-    epoch goes on the trial run first: a worker group that trains on after the scheduler stopped
-    its trial (until Ray's fate-sharing reaches it) then logs nothing past it and leaves the
-    status alone (see `judged_epoch`)."""
-    if judged_epoch is not None:
-        client.set_tag(run_id, JUDGED_TAG, str(judged_epoch))
+def end_trial(client: MlflowClient, run_id: str, fold_runs: list[str], status: str, tags: dict[str, str]) -> None:
+    """The sweep's driver ends a trial's run and its fold runs as Tune judged the trial."""
+    from mlflow.entities import RunTag
+
+    if tags:
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     for run in [run_id, *fold_runs]:
         client.set_terminated(run, status)
 
 
-def judged_epoch(client: MlflowClient, run_id: str) -> Optional[int]:
-    """For a trial run the driver has ended, the last epoch Tune judged; None while it runs."""
-    run = client.get_run(run_id)
-    judged = run.data.tags.get(JUDGED_TAG)
-    return int(judged) if run.info.status != "RUNNING" and judged is not None else None
+def fold_runs_of(client: MlflowClient, experiment_id: str, trial_run_id: str) -> dict[int, str]:
+    """The fold runs of a trial run (per-trial cross-validation), by fold."""
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{TRIAL_RUN_TAG}` = '{trial_run_id}' and tags.`{ROLE_TAG}` = 'fold'")
+    return {int(r.data.tags[FOLD_TAG]): r.info.run_id for r in runs}
+
+
+def open_runs(client: MlflowClient, experiment_id: str, sweep_id: str) -> list[str]:
+    """The sweep's trial and fold runs still RUNNING."""
+    query = f"tags.`{SWEEP_TAG}` = '{sweep_id}' and attributes.status = 'RUNNING'"
+    return [r.info.run_id for r in client.search_runs([experiment_id], filter_string=query) if r.data.tags.get(ROLE_TAG) != "sweep"]
 
 
 def is_open(client: MlflowClient, run_id: str) -> bool:

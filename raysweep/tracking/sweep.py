@@ -3,8 +3,9 @@
 `open_sweep` finds or creates the experiment and the sweep's parent run (a
 resumed sweep finds the same one) and logs what describes the sweep: the
 file, the search space and settings, version and git commit. `MlflowCallback`
-is a Tune callback that closes each trial's run with the trial's outcome
-(FINISHED, FAILED, or KILLED when the scheduler stopped it), logs the trial's
+is a Tune callback that logs each result Tune judged as its trial run's metrics,
+closes the run with the trial's outcome (FINISHED, with a tag for a trial stopped
+early; FAILED; KILLED and tagged interrupted after Ctrl-C), logs the trial's
 artifacts, and at the end the sweep's leaderboard, search plots and best model.
 Its MLflow calls run on a `ResilientLogger`, so a tracking server outage
 never stalls the sweep.
@@ -24,6 +25,7 @@ import yaml
 from ray.tune import Callback
 
 from raysweep.errors import ConfigError
+from raysweep.tracking.runs import INTERRUPTED_TAG, OUTCOME_TAG, STOPPED_AT_TAG, STOPPED_BY_TAG
 from raysweep.tracking.store import TrackingTarget, artifact_root, redact, redact_text, redact_uri, tracking_uri
 from raysweep.tracking.trial_logger import numeric_metrics
 
@@ -104,26 +106,37 @@ def open_sweep(sweep, layout, manifest: dict) -> TrackingTarget:
         client.log_text(parent, yaml.safe_dump(sweep.raw, sort_keys=False), "sweep.yaml")
     else:
         client.update_run(parent, status="RUNNING")
+        if INTERRUPTED_TAG in client.get_run(parent).data.tags:
+            client.delete_tag(parent, INTERRUPTED_TAG)
     return TrackingTarget(uri=uri, experiment_id=exp, parent_run_id=parent, sweep_id=layout.sweep_id)
 
 
 class MlflowCallback(Callback):
-    def __init__(self, target: TrackingTarget, *, train_storage: str, layout, metric: str, mode: str, max_epoch: int, searcher=None, log_models: bool = True, register: Optional[str] = None):
+    """Writes each trial's run as Tune judges the trial: every result Tune processed becomes the
+    run's metrics for that epoch (the result that stopped a trial included, nothing after it),
+    and the run ends FINISHED, stopped early (FINISHED, tagged with the rule and the epoch),
+    FAILED, or, on Ctrl-C, KILLED and tagged interrupted until `raysweep resume` continues it."""
+
+    def __init__(self, target: TrackingTarget, *, train_storage: str, layout, metric: str, mode: str, max_epoch: int, rule: Optional[str] = None, searcher=None, log_models: bool = True, register: Optional[str] = None):
         self.target = target
         self.train_storage = train_storage
         self.layout = layout
         self.metric = metric
         self.mode = mode
         self.max_epoch = max_epoch
+        self.rule = rule  # the scheduler that stops trials early (asha, median, ...)
         self.searcher = searcher  # its Optuna study gives the search plots
         self.log_models = log_models
         self.register = register
         self._client = None
         self._log = None
+        self._runs: dict[str, tuple[str, dict[int, str]]] = {}  # trial id -> (run, fold runs)
+        self._logged: dict[str, set[int]] = {}  # run id -> steps it has
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_client"] = state["_log"] = None
+        state["_runs"], state["_logged"] = {}, {}
         return state
 
     def _logger(self):
@@ -137,56 +150,123 @@ class MlflowCallback(Callback):
         return self._log
 
     # -- Tune events ----------------------------------------------------------------
+    def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
+        if "epoch" not in result:
+            return
+        snapshot, at = dict(result), int(time.time() * 1000)
+        self._logger().submit(f"trial {trial.trial_id} epoch {result['epoch']}", lambda: self._log_result(trial.trial_id, snapshot, at))
+
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        from raysweep.sweep.outcome import FINISHED, stopped
+
         last = dict(trial.last_result or {})
-        done = int(last.get("epoch", 0)) >= self.max_epoch and not last.get("diverged")
-        self._close(trial.trial_id, last, "FINISHED" if done else ("FAILED" if last.get("diverged") else "KILLED"))
+        epoch = int(last.get("epoch", 0))
+        if epoch >= self.max_epoch:
+            self._close(trial.trial_id, last, "FINISHED", {OUTCOME_TAG: FINISHED})
+        else:
+            tags = {OUTCOME_TAG: stopped(self.rule, epoch), STOPPED_AT_TAG: str(epoch)}
+            if self.rule and self.rule != "none":
+                tags[STOPPED_BY_TAG] = self.rule
+            self._close(trial.trial_id, last, "FINISHED", tags)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        self._close(trial.trial_id, dict(trial.last_result or {}), "FAILED")
+        from raysweep.sweep.outcome import FAILED
+
+        last = dict(trial.last_result or {})
+        error = str(last.get("error") or _error_text(trial))
+        self._close(trial.trial_id, last, "FAILED", {OUTCOME_TAG: FAILED, "raysweep.error": error[:5000]})
 
     def on_experiment_end(self, trials: list, **info) -> None:
+        from raysweep.sweep.interrupt import interrupted
+
+        stopped_by_user = interrupted()
         log = self._logger()
-        log.submit("sweep artifacts", self._finish_sweep)
+        log.submit("sweep artifacts", lambda: self._finish_sweep(stopped_by_user))
         log.close()
 
     # -- MLflow work (on the logger's thread) -------------------------------------------
-    def _close(self, trial_id: str, last: dict, status: str) -> None:
-        self._logger().submit(f"close trial {trial_id}", lambda: self._close_now(trial_id, last, status))
+    def _close(self, trial_id: str, last: dict, status: str, tags: dict[str, str]) -> None:
+        self._logger().submit(f"close trial {trial_id}", lambda: self._close_now(trial_id, last, status, tags))
 
-    def _trial_run(self, trial_id: str, last: dict) -> Optional[str]:
-        from raysweep.tracking.runs import TRIAL_TAG, _find
+    def _trial_runs(self, trial_id: str, result: dict) -> Optional[tuple[str, dict[int, str]]]:
+        """The trial's run (the worker opened it, and names it in its results) and its fold runs."""
+        from raysweep.tracking.runs import TRIAL_TAG, _find, fold_runs_of
 
-        return last.get("mlflow_run_id") or _find(self._client, self.target.experiment_id, {TRIAL_TAG: trial_id, "raysweep.sweep_id": self.target.sweep_id})
+        if trial_id not in self._runs:
+            run = result.get("mlflow_run_id") or _find(self._client, self.target.experiment_id, {TRIAL_TAG: trial_id, "raysweep.sweep_id": self.target.sweep_id})
+            if run is None:
+                return None
+            self._runs[trial_id] = (run, fold_runs_of(self._client, self.target.experiment_id, run))
+        return self._runs[trial_id]
 
-    def _close_now(self, trial_id: str, last: dict, status: str) -> None:
-        from raysweep.tracking import artifacts
-        from raysweep.tracking.runs import PARENT_TAG, ROLE_TAG, end_trial
+    def _log_result(self, trial_id: str, result: dict, timestamp_ms: int) -> None:
+        """The epoch Tune judged, once. A trial's first result in this driver first brings in the
+        earlier epochs its run lacks (a killed driver's logger had not written them)."""
+        from raysweep.sweep.checkpoints import trial_history
+        from raysweep.sweep.records import earlier_epochs, epoch_of
+        from raysweep.tracking.runs import logged_steps
+        from raysweep.tracking.trial_logger import STEP_KEY
 
-        run = self._trial_run(trial_id, last)
-        if run is None:
-            return  # the trial never got as far as opening its run
-        if last.get("error"):
-            self._client.set_tag(run, "raysweep.error", str(last["error"])[:5000])
-        folds = self._client.search_runs([self.target.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run}' and tags.`{ROLE_TAG}` = 'fold'")
-        # not past the last epoch Tune saw: a pruned trial's worker group may train on for a moment
-        judged = last.get("epoch") if isinstance(last.get("epoch"), int) else None
-        end_trial(self._client, run, [f.info.run_id for f in folds], status, judged)
-        if self._client.list_artifacts(run, artifacts.CHECKPOINT_ARTIFACTS):
-            return  # logged before a resume
-        best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode, max_epoch=judged)
-        if best is None:
+        runs = self._trial_runs(trial_id, result)
+        if runs is None:
+            return  # the trial's worker could not open its run (MLflow unreachable)
+        run, folds = runs
+        epoch = epoch_of(result)
+        if run not in self._logged:
+            self._logged[run] = logged_steps(self._client, run, STEP_KEY) if epoch > 1 else set()
+            for earlier in earlier_epochs(lambda: trial_history(self.train_storage, trial_id), epoch, self._logged[run]):
+                self._log_epoch(run, folds, earlier, timestamp_ms)
+        self._log_epoch(run, folds, result, timestamp_ms)
+
+    def _log_epoch(self, run: str, folds: dict[int, str], metrics: dict, timestamp_ms: int) -> None:
+        from raysweep.tracking.trial_logger import epoch_batches
+
+        step = int(metrics["epoch"])
+        if step in self._logged[run]:
             return
-        local = artifacts.download(best[0])
-        self._client.log_artifacts(run, str(local), artifacts.CHECKPOINT_ARTIFACTS)
-        self._client.log_text(run, yaml.safe_dump(json.loads((local / "trial_config.json").read_text()), sort_keys=False), "config.yaml")
+        for run_id, batch in epoch_batches(metrics, run, folds, timestamp_ms).items():
+            if batch:
+                self._client.log_batch(run_id, metrics=batch)
+        self._logged[run].add(step)
+
+    def _close_now(self, trial_id: str, last: dict, status: str, tags: dict[str, str]) -> None:
+        from raysweep.tracking.runs import end_trial
+
+        runs = self._trial_runs(trial_id, last)
+        if runs is None:
+            return  # the trial never got as far as opening its run
+        run, folds = runs
+        end_trial(self._client, run, list(folds.values()), status, tags)
+        self._log_trial_artifacts(trial_id, run, int(last.get("epoch", 0)) or None)
+
+    def _log_trial_artifacts(self, trial_id: str, run: str, judged: Optional[int]) -> None:
+        """The best checkpoint up to the epoch Tune judged, its config and reports, and the
+        learning curves of every judged epoch."""
+        from raysweep.sweep.checkpoints import trial_history
+        from raysweep.tracking import artifacts
+
+        if self._client.list_artifacts(run, "report"):
+            return  # logged before a resume
+        history = [h for h in trial_history(self.train_storage, trial_id) if judged is None or h.get("epoch", 0) <= judged]
+        best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode, max_epoch=judged)
         with tempfile.TemporaryDirectory() as out:
-            for path in artifacts.trial_report_files(local, self.metric, Path(out)):
+            files = []
+            if best is not None:
+                local = artifacts.download(best[0])
+                self._client.log_artifacts(run, str(local), artifacts.CHECKPOINT_ARTIFACTS)
+                self._client.log_text(run, yaml.safe_dump(json.loads((local / "trial_config.json").read_text()), sort_keys=False), "config.yaml")
+                files = artifacts.trial_report_files(local, self.metric, Path(out))
+            if history:  # every judged epoch, not only those up to the best checkpoint
+                curves = Path(out, "learning_curves.png")
+                artifacts.curves_png(history, self.metric, curves)
+                files = [f for f in files if f != curves] + [curves]
+            for path in files:
                 self._client.log_artifact(run, str(path), "report")
 
-    def _finish_sweep(self) -> None:
+    def _finish_sweep(self, interrupted: bool) -> None:
         from raysweep.sweep.results import leaderboard_csv, read_trials
         from raysweep.tracking import artifacts
+        from raysweep.tracking.runs import open_runs
 
         parent = self.target.parent_run_id
         rows, _, _ = read_trials(self.layout)
@@ -202,11 +282,33 @@ class MlflowCallback(Callback):
 
             now = int(time.time() * 1000)
             self._client.log_batch(parent, metrics=[Metric(f"best/{k}", v, now, 0) for k, v in numeric_metrics({self.metric: best.metric}).items()])
-            run = self._trial_run(best.trial_id, {"mlflow_run_id": best.mlflow_run_id} if best.mlflow_run_id else {})
+            run = self._trial_runs(best.trial_id, {"mlflow_run_id": best.mlflow_run_id} if best.mlflow_run_id else {})
             if run:
                 self._client.set_tag(parent, "raysweep.best_trial", best.trial_id)
-                self._client.set_tag(parent, "raysweep.best_run_id", run)
-                ckpt = artifacts.best_checkpoint(self.train_storage, best.trial_id, self.metric, self.mode, max_epoch=best.epochs_done or None)
-                if self.log_models and ckpt is not None:
-                    artifacts.log_model(self._client, run, artifacts.download(ckpt[0]), self.register)
+                self._client.set_tag(parent, "raysweep.best_run_id", run[0])
+        if interrupted:
+            # the trials Ctrl-C cut short, and the sweep, read as stopped by the user; no model
+            # is logged for a sweep whose trials are unfinished (resume logs it at its end)
+            for run in open_runs(self._client, self.target.experiment_id, self.target.sweep_id):
+                self._client.set_tag(run, INTERRUPTED_TAG, "true")
+                self._client.set_terminated(run, "KILLED")
+            self._client.set_tag(parent, INTERRUPTED_TAG, "true")
+            self._client.set_terminated(parent, "KILLED")
+            return
+        if best is not None and run and self.log_models:
+            ckpt = artifacts.best_checkpoint(self.train_storage, best.trial_id, self.metric, self.mode, max_epoch=best.epochs_done or None)
+            if ckpt is not None:
+                uri = artifacts.log_model(self._client, run[0], artifacts.download(ckpt[0]), self.register)
+                if uri:
+                    self._client.set_tag(parent, "raysweep.best_model_uri", str(uri))
         self._client.set_terminated(parent, "FINISHED")
+
+
+def _error_text(trial) -> str:
+    """The last line of the trial's error trace (the exception and its message)."""
+    try:
+        with open(trial.error_file) as fh:
+            lines = [line for line in fh.read().strip().splitlines() if line.strip()]
+        return lines[-1] if lines else "unknown error"
+    except (OSError, TypeError):
+        return "see the trial's error.txt"

@@ -1,17 +1,16 @@
 """Per-epoch MLflow logging of one trial, from rank 0 only.
 
 `MlflowTrialLogger` is an epoch listener of the `Trainer`: built by the Tune
-trial function, pickled to the Train workers, and started on rank 0 alone.
-It finds (or creates) the trial's run by its tags, logs the resolved config
-as flat params, and one batch of metrics per epoch. Steps already in the run
-are never logged again, and epochs in the checkpoint's history that the run
-lacks (logging interrupted by a kill) are logged on resume: the history has
-each epoch exactly once. Once the sweep's driver has ended the trial's run (Tune stopped
-the trial), nothing past the epoch Tune judged is logged and the driver's status stands:
-a pruned trial's worker group trains on until Ray's fate-sharing reaches it, and its
-run must read KILLED, with the epochs it was judged on. Under per-trial cross-validation each fold gets a
-child run with its own per-epoch metrics; the trial run carries their mean and
-standard deviation.
+trial function (or `raysweep train`), pickled to the Train workers, and started on
+rank 0 alone. It finds (or creates) the trial's run by its tags and logs the
+resolved config as params. In a sweep that is all: the sweep's driver logs each
+epoch as Tune judges it and ends the run (`raysweep.tracking.sweep`), so the run's
+history is exactly the trial's results in Tune, whatever a pruned trial's worker
+group trains after its stop. Alone (`log_epochs=True`, `raysweep train`) it logs
+one batch of metrics per epoch and closes the run; epochs in the checkpoint's history
+that the run lacks (logging interrupted by a kill) are logged on resume. Under
+per-trial cross-validation each fold gets a child run with its own per-epoch
+metrics; the trial run carries their mean and standard deviation.
 """
 
 from __future__ import annotations
@@ -39,15 +38,30 @@ def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def epoch_batches(metrics: dict[str, Any], run_id: str, fold_runs: dict[int, str], timestamp_ms: int) -> dict[str, list]:
+    """One epoch's metrics as one batch per run: `fold<k>/...` to fold k's run, the rest to the trial's."""
+    from mlflow.entities import Metric
+
+    step = int(metrics.get("epoch", 0))
+    batches: dict[str, list] = {run: [] for run in [*fold_runs.values(), run_id]}
+    for key, value in numeric_metrics(metrics).items():
+        match = _FOLD_KEY.match(key)
+        if match and int(match.group(1)) in fold_runs:
+            batches[fold_runs[int(match.group(1))]].append(Metric(match.group(2), value, timestamp_ms, step))
+        else:
+            batches[run_id].append(Metric(key, value, timestamp_ms, step))
+    return batches
+
+
 class MlflowTrialLogger:
-    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str):
+    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str, *, log_epochs: bool = True):
         self.target = target
         self.trial_id = trial_id
         self.run_name = run_name
+        self.log_epochs = log_epochs  # False in a sweep: its driver logs what Tune judged
         self.run_id: Optional[str] = None
         self.fold_runs: dict[int, str] = {}
         self._logged: dict[str, set[int]] = {}  # run id -> steps it has
-        self._judged: Optional[int] = None  # the epoch the driver ended the run at, once it has
         self._log = None
         self._client = None
 
@@ -73,77 +87,61 @@ class MlflowTrialLogger:
         def setup():
             self._open(params, n_folds)
             extras["mlflow_run_id"] = self.run_id
-            for metrics in history:  # epochs the checkpoint has and the run may lack
-                self._log_epoch(metrics, replayed_at)
+            if self.log_epochs:
+                for metrics in history:  # epochs the checkpoint has and the run may lack
+                    self._log_epoch(metrics, replayed_at)
 
         self._log.call_now("open the trial's run", setup, timeout_s=30.0)
 
     def epoch(self, metrics: dict[str, Any]) -> None:
+        if not self.log_epochs:
+            return
         snapshot, at = dict(metrics), _now_ms()
         self._log.submit(f"epoch {metrics.get('epoch')}", lambda: self._log_epoch(snapshot, at))
 
     def finish(self, final: dict[str, Any], error: Optional[str] = None) -> None:
         def close():
-            from raysweep.tracking.runs import is_open
-
-            # a run the driver has ended keeps what Tune judged: a pruned trial's worker group,
-            # killed by fate-sharing after the stop, must not turn it FAILED
-            runs = [run for run in [self.run_id, *self.fold_runs.values()] if is_open(self._client, run)]
-            if error and self.run_id in runs:
+            if error:
                 self._client.set_tag(self.run_id, "raysweep.error", error[:5000])
-            for run in runs:
+            for run in [self.run_id, *self.fold_runs.values()]:
                 self._client.set_terminated(run, "FAILED" if error else "FINISHED")
 
-        self._log.submit("close the run", close)
+        if self.log_epochs:  # in a sweep the driver ends the run as Tune judged the trial
+            self._log.submit("close the run", close)
         self._log.close()
 
     # -- MLflow calls (on the logger's thread) -------------------------------------
     def _open(self, params: dict[str, str], n_folds: int) -> None:
-        from raysweep.tracking.runs import fold_run, logged_steps, trial_run
+        from raysweep.tracking.runs import INTERRUPTED_TAG, fold_run, logged_steps, trial_run
 
         c, t = self._client, self.target
         self.run_id, _ = trial_run(c, t.experiment_id, t.sweep_id, t.parent_run_id, self.trial_id, self.run_name)
         run = c.get_run(self.run_id)
         if run.info.status != "RUNNING":
             c.update_run(self.run_id, status="RUNNING")  # a resumed trial continues its run
+        if INTERRUPTED_TAG in run.data.tags:
+            c.delete_tag(self.run_id, INTERRUPTED_TAG)
         missing = {k: v for k, v in params.items() if k not in run.data.params}
         _log_params(c, self.run_id, missing)
-        self._logged[self.run_id] = logged_steps(c, self.run_id, STEP_KEY)
+        steps = logged_steps if self.log_epochs else (lambda *_: set())
+        self._logged[self.run_id] = steps(c, self.run_id, STEP_KEY)
         for k in range(n_folds):
             self.fold_runs[k], _ = fold_run(c, t.experiment_id, t.sweep_id, self.run_id, k, f"{self.run_name}-fold{k}")
-            self._logged[self.fold_runs[k]] = logged_steps(c, self.fold_runs[k], FOLD_STEP_KEY)
+            self._logged[self.fold_runs[k]] = steps(c, self.fold_runs[k], FOLD_STEP_KEY)
 
     def _log_epoch(self, metrics: dict[str, Any], timestamp_ms: int) -> None:
         """One epoch's batch per run. The timestamp is fixed when the epoch is submitted, not per
         attempt: a retry after an attempt that reached the server but lost its answer (a client
         timeout, a server stopped mid-request) then sends the very same rows, which MLflow skips
         as duplicates, instead of a second point at the same step."""
-        from mlflow.entities import Metric
-
         step = int(metrics.get("epoch", 0))
-        batches: dict[str, list] = {run: [] for run in [*self.fold_runs.values(), self.run_id]}
-        for key, value in numeric_metrics(metrics).items():
-            match = _FOLD_KEY.match(key)
-            if match and int(match.group(1)) in self.fold_runs:
-                batches[self.fold_runs[int(match.group(1))]].append(Metric(match.group(2), value, timestamp_ms, step))
-            else:
-                batches[self.run_id].append(Metric(key, value, timestamp_ms, step))
-        todo = {run: batch for run, batch in batches.items() if batch and step not in self._logged[run]}
-        if not todo or self._past_judged(step):
-            return
+        batches = epoch_batches(metrics, self.run_id, self.fold_runs, timestamp_ms)
         # one batch per run, each run's step recorded as soon as it is in: a retry after a
         # failure half way logs only what is missing (the trial run last, its marker "epoch done")
-        for run, batch in todo.items():
-            self._client.log_batch(run, metrics=batch)
-            self._logged[run].add(step)
-
-    def _past_judged(self, step: int) -> bool:
-        """Whether the driver has ended the trial's run at an epoch before `step`."""
-        from raysweep.tracking.runs import judged_epoch
-
-        if self._judged is None:
-            self._judged = judged_epoch(self._client, self.run_id)
-        return self._judged is not None and step > self._judged
+        for run, batch in batches.items():
+            if batch and step not in self._logged[run]:
+                self._client.log_batch(run, metrics=batch)
+                self._logged[run].add(step)
 
 
 def _now_ms() -> int:

@@ -1,13 +1,15 @@
-"""A trial's MLflow run when Tune stops the trial: a real trainer, a real SQLite store, no Ray.
+"""A trial's MLflow run from its worker: a real trainer, a real SQLite store, no Ray.
 
-A pruned trial's Train worker group trains on until Ray's fate-sharing reaches it; the run
-must still read as Tune judged it (KILLED, with the epochs it was judged on)."""
+In a sweep the worker only opens the run (params, its id in every report): the driver logs the
+epochs Tune judged and ends the run. A pruned trial's Train worker group trains on until Ray's
+fate-sharing reaches it; nothing it does may change the run. Alone (`raysweep train`) the worker
+logs every epoch and closes the run itself."""
 
 import pytest
 from mlflow import MlflowClient
 
 from raysweep.config import load_sweep
-from raysweep.tracking.runs import end_trial, experiment_id, parent_run
+from raysweep.tracking.runs import INTERRUPTED_TAG, end_trial, experiment_id, parent_run
 from raysweep.tracking.store import TrackingTarget
 from raysweep.tracking.trial_logger import MlflowTrialLogger
 from tests.conftest import tiny_config
@@ -27,7 +29,7 @@ class DriverStopsAfter:
 
     def epoch(self, metrics):
         if metrics["epoch"] == self.n:
-            end_trial(self.client, self.logger.run_id, [], "KILLED", self.n)
+            end_trial(self.client, self.logger.run_id, [], "FINISHED", {"raysweep.stopped_at_epoch": str(self.n)})
 
     def finish(self, final, error=None):
         pass
@@ -55,13 +57,16 @@ def target(tmp_path) -> tuple[MlflowClient, TrackingTarget]:
     return client, TrackingTarget(uri=uri, experiment_id=exp, parent_run_id=parent, sweep_id="sweep-1")
 
 
-def test_a_stopped_trial_logs_nothing_past_the_judged_epoch_and_stays_killed(sweep_file, tmp_path):
+def test_in_a_sweep_the_worker_opens_the_run_with_params_and_logs_no_epoch(sweep_file, tmp_path):
     client, tracking = target(tmp_path)
-    logger = MlflowTrialLogger(tracking, "trial_a", "trial_a")
-    tracked_trainer(sweep_file, tmp_path, 3, [logger, DriverStopsAfter(client, logger, 1)]).fit()
+    logger = MlflowTrialLogger(tracking, "trial_a", "trial_a", log_epochs=False)
+    trainer = tracked_trainer(sweep_file, tmp_path, 3, [logger])
+    trainer.fit()
     run = client.get_run(logger.run_id)
-    assert run.info.status == "KILLED"
-    assert [m.step for m in client.get_metric_history(logger.run_id, "val/macro_f1")] == [1]
+    assert trainer.report_extras["mlflow_run_id"] == logger.run_id
+    assert run.data.params["optimizer.lr"] == "0.1"
+    assert run.data.metrics == {} and client.get_metric_history(logger.run_id, "val/macro_f1") == []
+    assert run.info.status == "RUNNING"  # the driver ends it, as Tune judged the trial
 
 
 def test_a_trial_left_running_logs_every_epoch_and_finishes(sweep_file, tmp_path):
@@ -72,10 +77,24 @@ def test_a_trial_left_running_logs_every_epoch_and_finishes(sweep_file, tmp_path
     assert [m.step for m in client.get_metric_history(logger.run_id, "val/macro_f1")] == [1, 2, 3]
 
 
-def test_a_stopped_trial_whose_workers_are_then_killed_stays_killed_without_an_error(sweep_file, tmp_path):
+def test_a_stopped_trial_whose_workers_are_then_killed_keeps_the_drivers_ending(sweep_file, tmp_path):
     client, tracking = target(tmp_path)
-    logger = MlflowTrialLogger(tracking, "trial_c", "trial_c")
+    logger = MlflowTrialLogger(tracking, "trial_c", "trial_c", log_epochs=False)
     with pytest.raises(KeyboardInterrupt):
         tracked_trainer(sweep_file, tmp_path, 3, [logger, FateSharingKillsAt(client, logger, 1)]).fit()
     run = client.get_run(logger.run_id)
-    assert run.info.status == "KILLED" and "raysweep.error" not in run.data.tags
+    assert run.info.status == "FINISHED" and "raysweep.error" not in run.data.tags
+    assert run.data.tags["raysweep.stopped_at_epoch"] == "1"
+
+
+def test_a_resumed_trial_reopens_its_interrupted_run(sweep_file, tmp_path):
+    client, tracking = target(tmp_path)
+    first = MlflowTrialLogger(tracking, "trial_d", "trial_d", log_epochs=False)
+    tracked_trainer(sweep_file, tmp_path, 1, [first]).fit()
+    client.set_tag(first.run_id, INTERRUPTED_TAG, "true")
+    client.set_terminated(first.run_id, "KILLED")  # as Ctrl-C leaves it
+    again = MlflowTrialLogger(tracking, "trial_d", "trial_d", log_epochs=False)
+    tracked_trainer(sweep_file, tmp_path, 1, [again]).fit()
+    run = client.get_run(again.run_id)
+    assert again.run_id == first.run_id
+    assert run.info.status == "RUNNING" and INTERRUPTED_TAG not in run.data.tags

@@ -1,0 +1,41 @@
+"""Ctrl-C during a sweep.
+
+Tune catches the first SIGINT itself: it ends its loop, snapshots the experiment and returns
+from `Tuner.fit()` as from a sweep that ended, after logging a hint to resume with
+`Tuner.restore(...)`. raysweep must know that it happened, to exit 130 with the `raysweep resume`
+line and to mark the unfinished trials interrupted rather than finished. `InterruptWatch`, a
+Tune callback, wraps Tune's handler once Tune has installed it (its controller calls the
+callbacks' `setup` after that), so the signal is seen first here and Tune's handling stays
+as it is. No public Tune API says whether a run was interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from ray.tune import Callback
+
+_INTERRUPTED = threading.Event()
+
+
+def interrupted() -> bool:
+    """Whether the user interrupted the sweep this process runs."""
+    return _INTERRUPTED.is_set()
+
+
+class InterruptWatch(Callback):
+    def setup(self, **info) -> None:
+        _INTERRUPTED.clear()
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach the main thread only; Tune installs nothing elsewhere either
+        tune_handler = signal.getsignal(signal.SIGINT)
+
+        def seen(signum, frame):
+            _INTERRUPTED.set()
+            if callable(tune_handler):
+                tune_handler(signum, frame)
+            else:  # Tune installed none (TUNE_DISABLE_SIGINT_HANDLER): Python's own
+                raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, seen)
