@@ -16,6 +16,12 @@ WORKER_GROUP_START_TIMEOUT_S = "120"
 # Train's controller polls its workers this often; each report waits for a poll (default 2 s,
 # which made a 0.2 s epoch take 2 s)
 HEALTH_CHECK_INTERVAL_S = "0.2"
+# Checkpoints kept by the objective. A trial a scheduler stops is judged on epoch e while its
+# Train run has already registered up to two more (the worker reports into a one-slot queue that
+# the controller drains into a one-slot queue to the Tune trial actor, which Tune reads only after
+# judging the last): the trial's best checkpoint up to e must outlive two better ones, or its
+# leaderboard row and MLflow artifacts would have none to show (measured: 1 kept lost it).
+KEEP_BEST = 3
 # Controller failures are retried a few times, not endlessly (Ray's default is unlimited).
 CONTROLLER_FAILURE_LIMIT = 3
 
@@ -54,9 +60,9 @@ def build_trainer(
     run_config = RunConfig(
         name=name,
         storage_path=storage_path,
-        # the best checkpoint by the objective; Ray always keeps the latest too, for resuming
+        # the best checkpoints by the objective; Ray always keeps the latest too, for resuming
         checkpoint_config=CheckpointConfig(
-            num_to_keep=1, checkpoint_score_attribute=cfg.search.primary_metric, checkpoint_score_order=cfg.search.primary_mode
+            num_to_keep=KEEP_BEST, checkpoint_score_attribute=cfg.search.primary_metric, checkpoint_score_order=cfg.search.primary_mode
         ),
         failure_config=FailureConfig(max_failures=cfg.resources.max_failures, controller_failure_limit=CONTROLLER_FAILURE_LIMIT),
         callbacks=list(callbacks),

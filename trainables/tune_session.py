@@ -136,7 +136,9 @@ class TuneSession(Session):
         os.replace(partial, dest)
 
     def _retain(self, latest: str) -> None:
-        """Keep the latest checkpoint and the best by the objective (as Train's `num_to_keep=1`)."""
+        """Keep the latest checkpoint and the best by the objective. One best is enough here: an
+        inline trial waits in `tune.report` until Tune asks for its next result, so it never runs
+        ahead of Tune's judgement as a Train run does (`trainables.launch.KEEP_BEST`)."""
         scored = {n: s for n, s in self._kept.items() if s is not None}
         best = (max if self.mode == "max" else min)(scored, key=scored.get) if scored else None
         for name in list(self._kept):
