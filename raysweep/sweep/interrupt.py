@@ -11,6 +11,7 @@ as it is. No public Tune API says whether a run was interrupted.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -24,9 +25,21 @@ def interrupted() -> bool:
     return _INTERRUPTED.is_set()
 
 
+# Tune's own words on an interrupted run, which raysweep's one line replaces: they name
+# `Tuner.restore(path=..., trainable=...)`, which a raysweep user cannot call
+_TUNE_HINTS = ("Stop signal received", "Experiment has been interrupted", "Trials did not complete")
+
+
+def _not_tunes_hint(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_TUNE_HINTS)
+
+
 class InterruptWatch(Callback):
     def setup(self, **info) -> None:
         _INTERRUPTED.clear()
+        tune_log = logging.getLogger("ray.tune.tune")
+        if _not_tunes_hint not in tune_log.filters:
+            tune_log.addFilter(_not_tunes_hint)
         if threading.current_thread() is not threading.main_thread():
             return  # signals reach the main thread only; Tune installs nothing elsewhere either
         tune_handler = signal.getsignal(signal.SIGINT)
