@@ -161,6 +161,18 @@ CASES = {
         "error: sweep.yaml: optimizer.lr: default 1.0 is not in the loguniform domain [0.01, 0.1]",
         sweep(optimizer={"lr": {"loguniform": [0.01, 0.1], "default": 1.0}}),
     ),
+    "misspelt-domain": validate(
+        "error: sweep.yaml: optimizer.lr: unknown domain 'logunifrom' (did you mean 'loguniform'?); allowed: choice, grid, uniform, loguniform, int",
+        sweep(optimizer={"lr": {"logunifrom": [1e-4, 1e-2]}}),
+    ),
+    "misspelt-domain-with-default": validate(
+        "error: sweep.yaml: train.batch_size: unknown domain 'chioce' (did you mean 'choice'?); allowed: choice, grid, uniform, loguniform, int",
+        sweep(train={"batch_size": {"chioce": [8, 16], "default": 8}}),
+    ),
+    "misspelt-domain-option": validate(
+        "error: sweep.yaml: optimizer.lr: unknown domain option 'defualt' (did you mean 'default'?); allowed: default",
+        sweep(optimizer={"lr": {"loguniform": [1e-4, 1e-2], "defualt": 1e-3}}),
+    ),
     "domain-on-unsearchable-key": validate(
         "error: sweep.yaml: resources.workers: cannot be searched; give one value, not grid", sweep(resources={"workers": {"grid": [1, 2]}}),
     ),
