@@ -11,8 +11,8 @@ run as a real `python -m raysweep` process, which proves the same of the real pr
 - data mistakes through `raysweep validate --data`, a few also through `raysweep run`,
   which checks the data before it connects to Ray;
 - command-line and cluster mistakes through `raysweep run`; only the GPU case starts
-  Ray (`ray` marker), an unreachable `--address` and an unusable `--storage` are
-  refused before that.
+  Ray (`ray` marker), an unreachable `--address`, an unusable `--storage` and a
+  `--name` already taken are refused before that.
 
     pytest tests/test_bad_input.py -m "not ray"
 """
@@ -133,6 +133,18 @@ def good_data(tmp: Path) -> dict:
 def a_file(tmp: Path) -> dict:
     (tmp / "notes.txt").write_text("not a directory\n")
     return good_data(tmp)
+
+
+def sweep_named_quick(storage: str, manifest: bool = True) -> Callable[[Path], dict]:
+    """A sweep directory `quick` already under `storage`."""
+
+    def setup(tmp: Path) -> dict:
+        (tmp / storage / "quick").mkdir(parents=True)
+        if manifest:
+            (tmp / storage / "quick" / "raysweep_manifest.json").write_text('{"sweep_id": "quick"}')
+        return sweep()
+
+    return setup
 
 
 VALIDATE_DATA = ("validate", "--data")
@@ -281,6 +293,21 @@ CASES = {
     "storage-under-a-file": data_case(
         RUN, a_file, "error: --storage: cannot create notes.txt/results: {tmp}/notes.txt is a file, not a directory", "--storage", "notes.txt/results",
     ),
+    # -- an explicit --name is never made unique: one that is taken is refused -------------------
+    "name-taken": data_case(
+        RUN, sweep_named_quick("raysweep_results"),
+        "error: --name: sweep 'quick' already exists in {tmp}/raysweep_results; continue it with 'raysweep resume quick', or choose another --name",
+        "--name", "quick",
+    ),
+    "name-taken-in-storage": data_case(
+        RUN, sweep_named_quick("runs/cifar"),
+        "error: --name: sweep 'quick' already exists in {tmp}/runs/cifar; continue it with 'raysweep resume quick --storage runs/cifar', or choose another --name",
+        "--name", "quick", "--storage", "runs/cifar",
+    ),
+    "name-taken-by-no-sweep": data_case(
+        RUN, sweep_named_quick("raysweep_results", manifest=False),
+        "error: --name: {tmp}/raysweep_results/quick already exists and holds no sweep; choose another --name", "--name", "quick",
+    ),
     "unreachable-address": data_case(RUN, good_data, "error: --address: cannot reach a Ray cluster at 127.0.0.1:1", "--address", "127.0.0.1:1"),
     # -- a trial that can never fit: starts Ray to see the cluster ---------------------------------
     "gpus-on-a-cluster-without": pytest.param(
@@ -348,7 +375,7 @@ def in_process(args: list[str], cwd: Path, env: dict, capsys) -> subprocess.Comp
 
 
 # these also run as a real process: a config, a data and a command-line mistake, each command
-IN_A_PROCESS = ("unknown-key", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file")
+IN_A_PROCESS = ("unknown-key", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file", "name-taken")
 
 
 def _check_case(tmp_path, case: Case, run) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shlex
 import tempfile
 import time
 from dataclasses import dataclass
@@ -56,6 +57,21 @@ def check_storage(storage: str) -> None:
             pass
     except OSError as e:
         raise UserError(f"{prefix}cannot write to {existing}: {e.strerror or e}", source="--storage") from None
+
+
+def check_name_free(storage: str, name: str) -> None:
+    """Refuse a `--name` already taken under `storage`, before Ray starts. Only the default
+    name (the file's) is made unique: a name the user chose is the one they will look for."""
+    layout = SweepLayout(storage_uri(storage), name)
+    if not _exists(layout.uri):
+        return
+    if not layout.exists():
+        raise UserError(f"{layout.uri} already exists and holds no sweep; choose another --name", source="--name")
+    elsewhere = "" if storage == DEFAULT_STORAGE else f" --storage {shlex.quote(storage)}"
+    raise UserError(
+        f"sweep {name!r} already exists in {layout.storage}; continue it with 'raysweep resume {name}{elsewhere}', or choose another --name",
+        source="--name",
+    )
 
 
 def filesystem(uri: str):
