@@ -168,11 +168,26 @@ class SweepLayout:
     def find(cls, name_or_path: str, storage: str = DEFAULT_STORAGE) -> "SweepLayout":
         """A sweep by its directory (path or URI) or by its id under `storage`."""
         for uri in (storage_uri(name_or_path), join(storage_uri(storage), name_or_path)):
-            parent, sweep_id = (posixpath.split(uri.rstrip("/")) if "://" in uri else (str(Path(uri).parent), Path(uri).name))
-            layout = cls(parent, sweep_id)
-            if layout.exists():
+            layout = cls.find_dir(uri)
+            if layout is not None:
                 return layout
-        raise ConfigError(f"no sweep {name_or_path!r} (looked for a sweep directory there and under {storage_uri(storage)})", source=name_or_path)
+        raise ConfigError(_not_found(name_or_path, storage), source=name_or_path)
+
+    @classmethod
+    def find_dir(cls, uri: str) -> Optional["SweepLayout"]:
+        """The sweep whose directory is `uri` (absolute path or URI), if it holds one."""
+        parent, sweep_id = (posixpath.split(uri.rstrip("/")) if "://" in uri else (str(Path(uri).parent), Path(uri).name))
+        layout = cls(parent, sweep_id)
+        return layout if layout.exists() else None
+
+
+def _not_found(name_or_path: str, storage: str) -> str:
+    """Where `find` looked, and what to pass instead: a sweep run with `--storage DIR` is only
+    found by id with the same `--storage DIR`."""
+    where = f"no sweep {name_or_path!r} under {storage_uri(storage)}"
+    if "/" in name_or_path or name_or_path in (".", ".."):
+        return f"{where}, nor a sweep directory at {storage_uri(name_or_path)}"
+    return f"{where} (--storage); pass the --storage DIR it was run with, or the sweep's directory"
 
 
 def _local_copy_dir() -> str:
