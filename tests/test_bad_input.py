@@ -11,8 +11,8 @@ run as a real `python -m raysweep` process, which proves the same of the real pr
 - data mistakes through `raysweep validate --data`, a few also through `raysweep run`,
   which checks the data before it connects to Ray;
 - command-line and cluster mistakes through `raysweep run`; only the GPU case starts
-  Ray (`ray` marker), an unreachable `--address` and an unusable `--storage` are
-  refused before that.
+  Ray (`ray` marker), an unreachable `--address`, an unusable `--storage` and a
+  `--name` already taken are refused before that.
 
     pytest tests/test_bad_input.py -m "not ray"
 """
@@ -135,6 +135,18 @@ def a_file(tmp: Path) -> dict:
     return good_data(tmp)
 
 
+def sweep_named_quick(storage: str, manifest: bool = True) -> Callable[[Path], dict]:
+    """A sweep directory `quick` already under `storage`."""
+
+    def setup(tmp: Path) -> dict:
+        (tmp / storage / "quick").mkdir(parents=True)
+        if manifest:
+            (tmp / storage / "quick" / "raysweep_manifest.json").write_text('{"sweep_id": "quick"}')
+        return sweep()
+
+    return setup
+
+
 VALIDATE_DATA = ("validate", "--data")
 RUN = ("run",)
 MULTI_OBJECTIVE = {"metric": ["val/macro_f1", "val/loss"], "mode": ["max", "min"]}
@@ -160,6 +172,18 @@ CASES = {
     "default-outside-domain": validate(
         "error: sweep.yaml: optimizer.lr: default 1.0 is not in the loguniform domain [0.01, 0.1]",
         sweep(optimizer={"lr": {"loguniform": [0.01, 0.1], "default": 1.0}}),
+    ),
+    "misspelt-domain": validate(
+        "error: sweep.yaml: optimizer.lr: unknown domain 'logunifrom' (did you mean 'loguniform'?); allowed: choice, grid, uniform, loguniform, int",
+        sweep(optimizer={"lr": {"logunifrom": [1e-4, 1e-2]}}),
+    ),
+    "misspelt-domain-with-default": validate(
+        "error: sweep.yaml: train.batch_size: unknown domain 'chioce' (did you mean 'choice'?); allowed: choice, grid, uniform, loguniform, int",
+        sweep(train={"batch_size": {"chioce": [8, 16], "default": 8}}),
+    ),
+    "misspelt-domain-option": validate(
+        "error: sweep.yaml: optimizer.lr: unknown domain option 'defualt' (did you mean 'default'?); allowed: default",
+        sweep(optimizer={"lr": {"loguniform": [1e-4, 1e-2], "defualt": 1e-3}}),
     ),
     "domain-on-unsearchable-key": validate(
         "error: sweep.yaml: resources.workers: cannot be searched; give one value, not grid", sweep(resources={"workers": {"grid": [1, 2]}}),
@@ -269,6 +293,21 @@ CASES = {
     "storage-under-a-file": data_case(
         RUN, a_file, "error: --storage: cannot create notes.txt/results: {tmp}/notes.txt is a file, not a directory", "--storage", "notes.txt/results",
     ),
+    # -- an explicit --name is never made unique: one that is taken is refused -------------------
+    "name-taken": data_case(
+        RUN, sweep_named_quick("raysweep_results"),
+        "error: --name: sweep 'quick' already exists in {tmp}/raysweep_results; continue it with 'raysweep resume quick', or choose another --name",
+        "--name", "quick",
+    ),
+    "name-taken-in-storage": data_case(
+        RUN, sweep_named_quick("runs/cifar"),
+        "error: --name: sweep 'quick' already exists in {tmp}/runs/cifar; continue it with 'raysweep resume quick --storage runs/cifar', or choose another --name",
+        "--name", "quick", "--storage", "runs/cifar",
+    ),
+    "name-taken-by-no-sweep": data_case(
+        RUN, sweep_named_quick("raysweep_results", manifest=False),
+        "error: --name: {tmp}/raysweep_results/quick already exists and holds no sweep; choose another --name", "--name", "quick",
+    ),
     "unreachable-address": data_case(RUN, good_data, "error: --address: cannot reach a Ray cluster at 127.0.0.1:1", "--address", "127.0.0.1:1"),
     # -- a trial that can never fit: starts Ray to see the cluster ---------------------------------
     "gpus-on-a-cluster-without": pytest.param(
@@ -336,7 +375,7 @@ def in_process(args: list[str], cwd: Path, env: dict, capsys) -> subprocess.Comp
 
 
 # these also run as a real process: a config, a data and a command-line mistake, each command
-IN_A_PROCESS = ("unknown-key", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file")
+IN_A_PROCESS = ("unknown-key", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file", "name-taken")
 
 
 def _check_case(tmp_path, case: Case, run) -> None:

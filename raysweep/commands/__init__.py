@@ -10,3 +10,26 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a leaf of the sweep file, e.g. --set optimizer.lr=0.01 (repeatable; VALUE is YAML)",
     )
+
+
+def find_sweep(name_or_path: str, storage: str):
+    """The sweep `report` and `resume` name: by its directory, by its id under `storage`, or,
+    when no `--storage` was given, wherever the MLflow store recorded a sweep of that id."""
+    from raysweep.errors import ConfigError
+    from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, storage_uri
+
+    try:
+        return SweepLayout.find(name_or_path, storage)
+    except ConfigError:
+        if storage != DEFAULT_STORAGE:
+            raise
+        from raysweep.tracking.lookup import recorded_dirs
+
+        found = [layout for layout in map(SweepLayout.find_dir, recorded_dirs(name_or_path)) if layout is not None]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            where = ", ".join(layout.uri for layout in found)
+            message = f"no sweep {name_or_path!r} under {storage_uri(storage)}; MLflow recorded sweeps of that id in {where}: pass one of these directories"
+            raise ConfigError(message, source=name_or_path) from None
+        raise

@@ -70,6 +70,6 @@ def print_summary(layout) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from raysweep.sweep.layout import SweepLayout
+    from raysweep.commands import find_sweep
 
-    return report(SweepLayout.find(args.sweep, args.storage), as_json=args.json)
+    return report(find_sweep(args.sweep, args.storage), as_json=args.json)

@@ -19,8 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from raysweep.commands import find_sweep
     from raysweep.commands.report import print_summary
     from raysweep.sweep.experiment import resume_sweep
 
-    outcome = resume_sweep(args.sweep, storage=args.storage, address=args.address, retry_errored=args.retry_errored, autoscaling=args.autoscaling)
+    layout = find_sweep(args.sweep, args.storage)  # before Ray starts
+    outcome = resume_sweep(layout.uri, storage=args.storage, address=args.address, retry_errored=args.retry_errored, autoscaling=args.autoscaling)
     return print_summary(outcome.layout)

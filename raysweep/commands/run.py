@@ -20,7 +20,7 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("space", help="sweep file (YAML)")
     add_overrides(p)
-    p.add_argument("--name", default=None, help="sweep id (default: the file's name, made unique under --storage)")
+    p.add_argument("--name", default=None, help="sweep id; one that exists under --storage is refused (default: the file's name, made unique under --storage)")
     p.add_argument("--num-samples", type=int, default=None, help="shorthand for --set search.num_samples=N")
     p.add_argument("--max-concurrent", type=int, default=None, help="shorthand for --set resources.max_concurrent=N")
     p.add_argument("--skip-data-check", action="store_true", help="do not decode every sample before starting (huge datasets)")
@@ -52,10 +52,12 @@ def main(args: argparse.Namespace) -> int:
 
     check_name(args.name)
     from raysweep.errors import UserError
-    from raysweep.sweep.layout import check_storage
+    from raysweep.sweep.layout import check_name_free, check_storage
     from trainables.data.check import check_data
 
     check_storage(args.storage)  # at once, not after the checks and the data (which may take minutes)
+    if args.name is not None:
+        check_name_free(args.storage, args.name)
     sweep = load_sweep(args.space, shorthand_overrides(args))
     try:
         check_data(sweep.config, decode=not args.skip_data_check)

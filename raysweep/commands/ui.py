@@ -1,15 +1,22 @@
 """Start the MLflow UI for the configured tracking store and print its address
 (loopback unless --host says otherwise). With a remote tracking server, print
-its address instead: its UI is already there."""
+its address instead: its UI is already there.
+
+Ctrl-C, SIGTERM or a closed terminal (SIGHUP) stops the server and every process
+it started, prints one line and exits 128 + the signal: 130, 143, 129."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 
 HELP = "open the MLflow UI of the tracking store"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GRACE_S = 10.0  # for the server to finish its requests before its processes are killed
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,4 +45,49 @@ def main(args: argparse.Namespace) -> int:
         return 0
     artifacts = cfg.tracking.artifact_location or os.path.abspath(DEFAULT_ARTIFACTS)
     print(f"MLflow UI: http://{args.host}:{args.port}  (store {uri}); Ctrl-C stops it", flush=True)
-    return subprocess.call(ui_command(uri, artifacts, args.host, args.port))
+    return serve(ui_command(uri, artifacts, args.host, args.port))
+
+
+def serve(command: list[str]) -> int:
+    """Run the server until it exits or a stop signal comes. The server runs in a process group
+    of its own, so a Ctrl-C at the terminal reaches raysweep alone (in the server's group it
+    made every MLflow and uvicorn process print a KeyboardInterrupt traceback); raysweep then
+    stops the whole group with SIGTERM, the signal uvicorn shuts down on gracefully."""
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in STOP_SIGNALS}
+    try:
+        server = subprocess.Popen(command, process_group=0)
+        while not received:
+            try:
+                return server.wait(timeout=0.2)  # the server ended by itself (a port in use)
+            except subprocess.TimeoutExpired:
+                pass
+        stop_group(server)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    name = signal.Signals(received[0]).name
+    print(f"MLflow UI stopped ({'Ctrl-C' if name == 'SIGINT' else name})", flush=True)
+    return 128 + received[0]
+
+
+def stop_group(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group; SIGKILL to what is left of it after `GRACE_S`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + GRACE_S
+        while _group_alive(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    server.wait()
+
+
+def _group_alive(server: subprocess.Popen) -> bool:
+    server.poll()  # reaps the leader once it exits; the group lives on while a worker does
+    try:
+        os.killpg(server.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -15,6 +15,7 @@ in their place, so that the schema only ever validates concrete values.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,28 @@ class Domain:
 
 def looks_like_domain(value: Any) -> bool:
     return isinstance(value, dict) and any(k in KINDS for k in value) and set(value) <= set(KINDS) | _OPTIONS
+
+
+def misspelt_domain(value: Any) -> str | None:
+    """What is wrong with a mapping given where a value belongs, when it reads as a domain
+    with a typo (`{logunifrom: [...]}`, `{loguniform: [...], defualt: ...}`); else None.
+    Asked only of a mapping the schema refused, so a key that takes mappings is never misread."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return None
+    unknown = [k for k in value if k not in KINDS and k not in _OPTIONS]
+    if not unknown:
+        return None
+    if any(k in KINDS for k in value):
+        return f"unknown domain option {unknown[0]!r}{_did_you_mean(unknown[0], _OPTIONS)}; allowed: {', '.join(sorted(_OPTIONS))}"
+    close = _did_you_mean(unknown[0], KINDS)
+    if len(unknown) > 1 or not (close or isinstance(value[unknown[0]], list)):
+        return None  # `{foo: 1}` is no attempt at a domain: the type error says more
+    return f"unknown domain {unknown[0]!r}{close}; allowed: {', '.join(KINDS)}"
+
+
+def _did_you_mean(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_domain(raw: dict, path: str) -> Domain:

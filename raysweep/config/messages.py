@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from raysweep.config.domains import misspelt_domain
 from raysweep.config.schema import _field, field_names, section_at
 from raysweep.registry import suggest
 
@@ -86,6 +87,10 @@ def describe_error(err: dict, path: str) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input")
+    if kind.endswith(("_type", "_parsing")) or kind == "literal_error":
+        mistake = misspelt_domain(value)  # a value refused because it is a domain with a typo
+        if mistake:
+            return mistake
     if kind == "extra_forbidden":
         parent = path.rpartition(".")[0]
         model = section_at(parent)

@@ -24,7 +24,7 @@ from raysweep.sweep.plan import Plan, cluster_view, plan
 from raysweep.sweep.records import ResultLog
 from raysweep.sweep.results import trial_histories
 from raysweep.sweep.state_backup import StateBackup, repair
-from raysweep.sweep.trial import make_trainable
+from raysweep.sweep.trial import make_trainable, trial_dirname
 
 DEFAULT_NUM_SAMPLES = 10
 # Tune snapshots the experiment (trials, searcher, scheduler) this often, so a killed
@@ -88,6 +88,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             num_samples=num_trials,
             max_concurrent_trials=the_plan.concurrency,
             time_budget_s=cfg.search.time_budget_s,
+            trial_dirname_creator=trial_dirname,  # Tune's own names cut values short
         ),
         run_config=tune.RunConfig(
             name=layout.sweep_id,

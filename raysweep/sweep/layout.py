@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shlex
 import tempfile
 import time
 from dataclasses import dataclass
@@ -56,6 +57,21 @@ def check_storage(storage: str) -> None:
             pass
     except OSError as e:
         raise UserError(f"{prefix}cannot write to {existing}: {e.strerror or e}", source="--storage") from None
+
+
+def check_name_free(storage: str, name: str) -> None:
+    """Refuse a `--name` already taken under `storage`, before Ray starts. Only the default
+    name (the file's) is made unique: a name the user chose is the one they will look for."""
+    layout = SweepLayout(storage_uri(storage), name)
+    if not _exists(layout.uri):
+        return
+    if not layout.exists():
+        raise UserError(f"{layout.uri} already exists and holds no sweep; choose another --name", source="--name")
+    elsewhere = "" if storage == DEFAULT_STORAGE else f" --storage {shlex.quote(storage)}"
+    raise UserError(
+        f"sweep {name!r} already exists in {layout.storage}; continue it with 'raysweep resume {name}{elsewhere}', or choose another --name",
+        source="--name",
+    )
 
 
 def filesystem(uri: str):
@@ -152,11 +168,26 @@ class SweepLayout:
     def find(cls, name_or_path: str, storage: str = DEFAULT_STORAGE) -> "SweepLayout":
         """A sweep by its directory (path or URI) or by its id under `storage`."""
         for uri in (storage_uri(name_or_path), join(storage_uri(storage), name_or_path)):
-            parent, sweep_id = (posixpath.split(uri.rstrip("/")) if "://" in uri else (str(Path(uri).parent), Path(uri).name))
-            layout = cls(parent, sweep_id)
-            if layout.exists():
+            layout = cls.find_dir(uri)
+            if layout is not None:
                 return layout
-        raise ConfigError(f"no sweep {name_or_path!r} (looked for a sweep directory there and under {storage_uri(storage)})", source=name_or_path)
+        raise ConfigError(_not_found(name_or_path, storage), source=name_or_path)
+
+    @classmethod
+    def find_dir(cls, uri: str) -> Optional["SweepLayout"]:
+        """The sweep whose directory is `uri` (absolute path or URI), if it holds one."""
+        parent, sweep_id = (posixpath.split(uri.rstrip("/")) if "://" in uri else (str(Path(uri).parent), Path(uri).name))
+        layout = cls(parent, sweep_id)
+        return layout if layout.exists() else None
+
+
+def _not_found(name_or_path: str, storage: str) -> str:
+    """Where `find` looked, and what to pass instead: a sweep run with `--storage DIR` is only
+    found by id with the same `--storage DIR`."""
+    where = f"no sweep {name_or_path!r} under {storage_uri(storage)}"
+    if "/" in name_or_path or name_or_path in (".", ".."):
+        return f"{where}, nor a sweep directory at {storage_uri(name_or_path)}"
+    return f"{where} (--storage); pass the --storage DIR it was run with, or the sweep's directory"
 
 
 def _local_copy_dir() -> str:

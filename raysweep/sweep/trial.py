@@ -15,7 +15,10 @@ same place, and asks Tune for the worker's resources itself.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+MAX_DIRNAME = 100  # a trial's folder name, well under any file system's 255
 
 
 class TrialDiverged(RuntimeError):
@@ -70,3 +73,47 @@ def make_trainable(sweep, train_storage: str, tracking=None):
 
     bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking)
     return tune.with_resources(bound, trial_resources(sweep.config))
+
+
+def trial_dirname(trial) -> str:
+    """The folder of a Tune trial in the sweep's directory: `<trial id>_lr=0.003162,batch_size=16`.
+
+    Each searched value is shown whole (floats as the progress table shows them) under the
+    shortest part of its key that tells it apart; a value that would take the name past
+    `MAX_DIRNAME` is left out rather than cut (Tune's own names cut `batch_size=16` to `=1`).
+    The trial id comes first and makes the name unique; a resumed trial keeps its folder,
+    since Tune stores the name it was given (`relative_logdir`)."""
+    params = _flat(trial.config)
+    short = _short_keys(list(params))
+    name, sep = trial.trial_id, "_"
+    for key, value in params.items():
+        item = f"{sep}{short[key]}={_safe(value)}"
+        if len(name) + len(item) <= MAX_DIRNAME:
+            name, sep = name + item, ","
+    return name
+
+
+def _flat(config: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        out.update(_flat(value, path + ".") if isinstance(value, dict) else {path: value})
+    return out
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """Each dotted key by its shortest tail no other key ends with: `lr`, `model.name`."""
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        tails = (".".join(parts[-n:]) for n in range(1, len(parts) + 1))
+        out[key] = next(t for t in tails if sum(k == t or k.endswith("." + t) for k in keys) == 1)
+    return out
+
+
+def _safe(value: Any) -> str:
+    """The value as a file name may hold it: letters, digits and . _ + - (`[4, 8]` is `4-8`)."""
+    from raysweep.tables import fmt
+
+    text = fmt(value) if isinstance(value, float) else str(value)
+    return "-".join(p for p in re.split(r"[^A-Za-z0-9._+-]+", text) if p) or "_"

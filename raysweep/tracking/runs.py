@@ -42,12 +42,18 @@ def find_or_create(client: MlflowClient, experiment_id: str, tags: dict[str, str
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_location: Optional[str]) -> str:
+    """The experiment named `name`, created if missing. A new one is marked as model training
+    (`mlflow.experimentKind`, the tag the UI's experiment-type selector writes): MLflow 3's UI
+    would otherwise open it on the GenAI overview, not on its runs. An existing one keeps
+    whatever kind its owner chose."""
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
         return exp.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location)
+    # the values are the UI's (mlflow/server/js); "custom_model_development" reads "Machine learning"
+    model_training = {"mlflow.experimentKind": "custom_model_development"}
+    return client.create_experiment(name, artifact_location=artifact_location, tags=model_training)
 
 
 def parent_run(client: MlflowClient, experiment: str, sweep_id: str) -> tuple[str, bool]:

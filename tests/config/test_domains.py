@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from raysweep.config.domains import Domain, extract_domains, parse_domain
+from raysweep.config.domains import Domain, extract_domains, misspelt_domain, parse_domain
 from raysweep.errors import ConfigError
 
 
@@ -61,3 +61,20 @@ def test_plain_mappings_are_not_domains():
     defaults, space = extract_domains({"model": {"kwargs": {"widths": [4, 8]}}, "augment": {"normalize": {"mean": [0.5], "std": [0.5]}}})
     assert space == {}
     assert defaults["augment"]["normalize"] == {"mean": [0.5], "std": [0.5]}
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"logunifrom": [1e-4, 1e-2]}, "unknown domain 'logunifrom' (did you mean 'loguniform'?); allowed: choice, grid, uniform, loguniform, int"),
+        ({"normal": [0, 1], "default": 0}, "unknown domain 'normal' (did you mean 'uniform'?); allowed: choice, grid, uniform, loguniform, int"),
+        ({"between": [0, 1]}, "unknown domain 'between'; allowed: choice, grid, uniform, loguniform, int"),
+        ({"grid": [1, 2], "defualt": 1}, "unknown domain option 'defualt' (did you mean 'default'?); allowed: default"),
+        ({"foo": 1}, None),  # not an attempt at a domain: the schema's type error stands
+        ({"mean": [0.5], "std": [0.5]}, None),
+        ({"grid": [1, 2]}, None),
+        ([1, 2], None),
+    ],
+)
+def test_a_refused_mapping_that_reads_as_a_misspelt_domain_is_named(raw, message):
+    assert misspelt_domain(raw) == message

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def tune_epochs(storage: Path, sweep: str, trial: str) -> list[int]:
-    (result,) = (storage / sweep).glob(f"run_trial_{trial}_*/result.json")
+    (result,) = (storage / sweep).glob(f"{trial}*/result.json")  # named by raysweep.sweep.trial.trial_dirname
     return [json.loads(line)["epoch"] for line in result.read_text().splitlines() if line.strip()]
 
 

@@ -30,7 +30,7 @@ def one_trial(sweep_file, name, **resources):
 
 
 def history(layout, trial_id):
-    logdir = next(n for n in layout.listdir() if f"_{trial_id}_" in n)
+    logdir = next(n for n in layout.listdir() if n == trial_id or n.startswith(f"{trial_id}_"))  # trial_dirname
     return [json.loads(line) for line in layout.read_text(f"{logdir}/result.json").splitlines() if line.strip()]
 
 

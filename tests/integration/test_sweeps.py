@@ -41,7 +41,7 @@ def run(sweep, tmp_path, name=None):
 
 
 def result_lines(layout: SweepLayout, trial_id: str) -> list[dict]:
-    logdir = next(n for n in layout.listdir() if f"_{trial_id}_" in n)
+    logdir = next(n for n in layout.listdir() if n == trial_id or n.startswith(f"{trial_id}_"))  # trial_dirname
     return [json.loads(line) for line in layout.read_text(f"{logdir}/result.json").splitlines() if line.strip()]
 
 
@@ -161,7 +161,7 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(ray_sessi
     status = {r.params["optimizer.lr"]: r.status for r in rows}
     assert status == {0.1: "TERMINATED", 1e30: "ERROR"}
     bad = next(r for r in rows if r.status == "ERROR")
-    logdir = next(n for n in outcome.layout.listdir() if f"_{bad.trial_id}_" in n)
+    logdir = next(n for n in outcome.layout.listdir() if n.startswith(f"{bad.trial_id}_"))  # trial_dirname
     assert "training loss became" in outcome.layout.read_text(f"{logdir}/error.txt")
 
 

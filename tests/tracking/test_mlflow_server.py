@@ -50,7 +50,7 @@ def assert_every_epoch_once(client, children, epochs: int) -> None:
 def result_epochs(storage: Path, sweep: str) -> dict[str, int]:
     """Per Tune trial directory, the last epoch the trial reported (from its result.json)."""
     out = {}
-    for result in (storage / sweep).glob("run_trial_*/result.json"):
+    for result in (storage / sweep).glob("*/result.json"):  # the trial folders (raysweep.sweep.trial.trial_dirname)
         lines = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
         out[result.parent.name] = max((line.get("epoch", 0) for line in lines), default=0)
     return out
