@@ -74,8 +74,11 @@ def curves_png(history: list[dict], metric: str, path: Path) -> None:
     plt.close(fig)
 
 
-def trial_report_files(checkpoint: Path, metric: str, out: Path) -> list[Path]:
-    """Confusion matrices, per-class reports and learning curves from one checkpoint."""
+def trial_report_files(checkpoint: Path, metric: str, out: Path, history: Optional[list[dict]] = None) -> list[Path]:
+    """Confusion matrices, per-class reports and learning curves from one checkpoint.
+
+    The curves are drawn from `history` when given (the trial's whole judged history),
+    else from the checkpoint's own, which ends at the checkpoint's epoch."""
     from trainables.checkpoint import load_state
     from trainables.metrics import confusion, per_class_report
 
@@ -100,7 +103,8 @@ def trial_report_files(checkpoint: Path, metric: str, out: Path) -> list[Path]:
             png = out / f"confusion_matrix{suffix}.png"
             confusion_png(matrix, classes, png, f"validation confusion matrix{suffix.replace('_', ' ')}")
             files.append(png)
-    history = load_state(checkpoint).get("history")
+    if history is None:
+        history = load_state(checkpoint).get("history")
     if history:
         png = out / "learning_curves.png"
         curves_png(history, metric, png)
