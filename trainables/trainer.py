@@ -116,7 +116,8 @@ class Trainer:
             "history": [_scalars(h) for h in self.history],  # every epoch, persisted with the checkpoint
             "trained": self.trained,
             "classes": list(self.samples.classes), "task": self.samples.task, "in_chans": self.samples.in_chans,
-            "image_size": list(image_size(self.samples)), "node": getattr(self.session, "node_id", None),
+            "image_size": list(image_size(self.samples)), "pixel_max": self.samples.pixel_max,
+            "node": getattr(self.session, "node_id", None),
             "mlflow_run_id": self.report_extras.get("mlflow_run_id"),
         }
         (directory / META_FILE).write_text(json.dumps(meta))

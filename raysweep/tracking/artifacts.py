@@ -4,17 +4,15 @@ Trial: its best checkpoint (state, resolved config, predictions, split), a
 confusion-matrix PNG, a per-class report CSV and learning curves, all made
 from the checkpoint Ray Train stored (so a trial that Tune stopped early gets
 them too). Sweep: the leaderboard, the search's plots (optimization history,
-parameter importances, parallel coordinates; PNG and interactive HTML), and
-the best trial's model logged with `mlflow.pytorch`, with a signature.
+parameter importances, parallel coordinates; PNG and interactive HTML). The
+best trial's model is `raysweep.tracking.model`'s.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -22,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from raysweep.sweep.checkpoints import best_checkpoint, download, trial_checkpoints  # noqa: F401  (re-exported)
+from raysweep.tracking.model import log_model  # noqa: F401  (re-exported: the sweep callback logs the best model through here)
 
 log = logging.getLogger("raysweep.tracking")
 
@@ -75,10 +74,12 @@ def curves_png(history: list[dict], metric: str, path: Path) -> None:
     plt.close(fig)
 
 
-def trial_report_files(checkpoint: Path, metric: str, out: Path) -> list[Path]:
-    """Confusion matrices, per-class reports and learning curves from one checkpoint."""
-    import torch
+def trial_report_files(checkpoint: Path, metric: str, out: Path, history: Optional[list[dict]] = None) -> list[Path]:
+    """Confusion matrices, per-class reports and learning curves from one checkpoint.
 
+    The curves are drawn from `history` when given (the trial's whole judged history),
+    else from the checkpoint's own, which ends at the checkpoint's epoch."""
+    from trainables.checkpoint import load_state
     from trainables.metrics import confusion, per_class_report
 
     files = []
@@ -102,10 +103,11 @@ def trial_report_files(checkpoint: Path, metric: str, out: Path) -> list[Path]:
             png = out / f"confusion_matrix{suffix}.png"
             confusion_png(matrix, classes, png, f"validation confusion matrix{suffix.replace('_', ' ')}")
             files.append(png)
-    state = torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=True)
-    if state.get("history"):
+    if history is None:
+        history = load_state(checkpoint).get("history")
+    if history:
         png = out / "learning_curves.png"
-        curves_png(state["history"], metric, png)
+        curves_png(history, metric, png)
         files.append(png)
     return files
 
@@ -157,30 +159,3 @@ def _varied_params(trials) -> bool:
         for k, v in t.params.items():
             params.setdefault(k, set()).add(repr(v))
     return any(len(v) > 1 for v in params.values())
-
-
-def log_model(client, run_id: str, checkpoint: Path, registered_name: Optional[str]) -> None:
-    """The checkpoint's model with mlflow.pytorch, with a signature from a sample input."""
-    import mlflow
-    import torch
-    from mlflow.models import infer_signature
-
-    from raysweep.config.schema import SweepConfig
-    from trainables.models import build_model
-
-    meta = json.loads((checkpoint / "meta.json").read_text())
-    cfg = SweepConfig.model_validate(json.loads((checkpoint / "trial_config.json").read_text()))
-    model = build_model(cfg.model.model_copy(update={"pretrained": False}), len(meta["classes"]), meta["in_chans"])
-    state = torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state["folds"][0]["model"])
-    model.eval()
-    h, w = meta["image_size"]
-    example = torch.zeros(1, meta["in_chans"], h, w)
-    with torch.no_grad():
-        output = model(example)
-    signature = infer_signature(example.numpy(), output.numpy())
-    status = client.get_run(run_id).info.status
-    mlflow.set_tracking_uri(client.tracking_uri)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.pytorch.log_model(model, name="model", signature=signature, input_example=example.numpy(), registered_model_name=registered_name)
-    client.set_terminated(run_id, status)  # start_run re-opened the run; keep the trial's own status

@@ -57,6 +57,9 @@ class Samples:
     groups: Optional[np.ndarray] = None
     in_chans: int = 3
     preset_val: Optional[np.ndarray] = None  # a validation set the source fixes itself (digits_lt)
+    # the stored value of a full-intensity pixel, which `to_uint8` made 255 (digits: 16): the
+    # deployed model takes pixels on this scale (`trainables.deploy`)
+    pixel_max: float = 255.0
 
     def __post_init__(self) -> None:
         if len(self.images) != len(self.labels):
@@ -84,24 +87,29 @@ class Samples:
         return self.labels
 
 
+def full_scale(images: np.ndarray) -> float:
+    """The stored value `to_uint8` makes 255: 65535 for uint16, 1 for booleans and for
+    floats whose maximum is at most 1, else 255."""
+    if images.dtype == np.uint16:
+        return 65535.0
+    if images.dtype == np.bool_ or (np.issubdtype(images.dtype, np.floating) and images.size and float(images.max()) <= 1.0):
+        return 1.0
+    return 255.0
+
+
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """Pixels as uint8, whatever they were stored as.
 
     uint16 is 16-bit data, scaled by 1/257 (65535 -> 255); other integers are
     0..255 already (clipped); floats are [0, 1] when the array's maximum is at
     most 1 (scaled by 255), else 0..255 (rounded and clipped). Only floats look
-    at the values, and only to tell [0, 1] from 0..255.
+    at the values, and only to tell [0, 1] from 0..255 (`full_scale`).
     """
     if images.dtype == np.uint8:
         return images
     if images.dtype == np.bool_:
         return images.astype(np.uint8) * 255
-    if images.dtype == np.uint16:
-        scale = 1.0 / 257.0
-    elif np.issubdtype(images.dtype, np.floating):
-        scale = 255.0 if images.size and float(images.max()) <= 1.0 else 1.0
-    else:
-        scale = 1.0
+    scale = 255.0 / full_scale(images)
     return np.clip(np.rint(images.astype(np.float32) * scale), 0, 255).astype(np.uint8)
 
 

@@ -28,6 +28,8 @@ from trainables.data import files, tables, vision  # noqa: F401  (they register 
 from trainables.data.registry import SOURCES, Source, register_source, required_fields  # noqa: F401
 from trainables.data.samples import ArrayStore, Samples, infer_task, to_uint8
 
+DIGITS_MAX = 16.0  # scikit-learn's digits are counts of 0..16 set pixels per 4x4 block
+
 
 def load_samples(cfg: DataConfig) -> Samples:
     return SOURCES.get(cfg.kind, path="data.kind")(cfg)
@@ -37,7 +39,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    images = to_uint8(d.images.astype(np.float32) / 16.0)[..., None]  # (N, 8, 8, 1)
+    images = to_uint8(d.images.astype(np.float32) / DIGITS_MAX)[..., None]  # (N, 8, 8, 1)
     return images, d.target.astype(np.int64)
 
 
@@ -45,7 +47,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 def digits(cfg: DataConfig) -> Samples:
     images, labels = _digits_arrays()
     classes = [str(c) for c in range(10)]
-    return Samples(ArrayStore(images, "digit"), labels, classes, infer_task(cfg.task, labels, 10), in_chans=1)
+    return Samples(ArrayStore(images, "digit"), labels, classes, infer_task(cfg.task, labels, 10), in_chans=1, pixel_max=DIGITS_MAX)
 
 
 def long_tail_counts(n_max: int, num_classes: int, ratio: float) -> np.ndarray:
@@ -74,7 +76,7 @@ def digits_lt(cfg: DataConfig) -> Samples:
     chosen = np.concatenate([train, np.sort(val)])
     return Samples(
         ArrayStore(images[chosen], "digit"), labels[chosen], [str(c) for c in range(10)],
-        infer_task(cfg.task, labels, 10), in_chans=1, preset_val=np.arange(len(train), len(chosen)),
+        infer_task(cfg.task, labels, 10), in_chans=1, preset_val=np.arange(len(train), len(chosen)), pixel_max=DIGITS_MAX,
     )
 
 

@@ -31,7 +31,7 @@ from raysweep.errors import DataError
 from trainables.data.files import existing_file
 from trainables.data.labels import encode_labels, multi_hot_classes
 from trainables.data.registry import register_source
-from trainables.data.samples import ArrayStore, Samples, to_uint8
+from trainables.data.samples import ArrayStore, Samples, full_scale, to_uint8
 
 BATCH_ROWS = 1024  # Parquet rows per batch
 CSV_BLOCK = 32 << 20  # CSV bytes per batch: pyarrow's default 1 MiB holds ~8 rows of 12210 pixels, and per-batch overhead then dominates
@@ -78,8 +78,8 @@ def _batches(path: Path, keep: tuple[str, ...]) -> tuple[list[str], Iterator]:
     return table.schema_arrow.names, table.iter_batches(batch_size=BATCH_ROWS)
 
 
-def _read_rows(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, list[str], Optional[np.ndarray]]:
-    """(images, label cells, groups) of a CSV or Parquet pixel table."""
+def _read_rows(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, list[str], Optional[np.ndarray], float]:
+    """(images, label cells, groups, the stored full-intensity value) of a CSV or Parquet pixel table."""
     keep = tuple(c for c in (cfg.label_col, cfg.group_col) if c)
     try:
         columns, batches = _batches(path, keep)
@@ -89,11 +89,12 @@ def _read_rows(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, list[str]
                 raise DataError(f"no column {col!r} (columns: {', '.join(columns[:8])}{', ...' if len(columns) > 8 else ''})", source=str(path), path=f"data.{key}")
         pixel_cols = [c for c in columns if c not in keep]
         shape = row_shape(cfg, len(pixel_cols), path)
-        images, cells, groups, start = [], [], [], 0
+        images, cells, groups, start, pixel_max = [], [], [], 0, 0.0
         for batch in batches:
             x = np.column_stack([batch.column(c).to_numpy(zero_copy_only=False) for c in pixel_cols])
             _check_finite(x, start, name)
             images.append(to_uint8(x).reshape(-1, *shape))
+            pixel_max = max(pixel_max, full_scale(x))
             cells += ["" if v is None else str(v) for v in batch.column(cfg.label_col).to_pylist()]
             if cfg.group_col:
                 groups += [str(v) for v in batch.column(cfg.group_col).to_pylist()]
@@ -102,10 +103,10 @@ def _read_rows(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, list[str]
         raise DataError(f"not a readable pixel table: {str(e).strip()}", source=str(path)) from None
     if not images:
         raise DataError("has no rows", source=str(path))
-    return np.concatenate(images), cells, np.array(groups) if cfg.group_col else None
+    return np.concatenate(images), cells, np.array(groups) if cfg.group_col else None, pixel_max
 
 
-def _read_npz(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def _read_npz(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray], float]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -124,7 +125,7 @@ def _read_npz(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, np.ndarray
         x = x.reshape(-1, *shape)
     elif x.ndim == 3:
         x = x[..., None]
-    return to_uint8(x), y, arrays.get("groups")
+    return to_uint8(x), y, arrays.get("groups"), full_scale(x)
 
 
 @register_source("pixel_table", requires=("path",))
@@ -139,7 +140,7 @@ def pixel_table(cfg: DataConfig) -> Samples:
         return str(path), f"{label} {i + first}"
 
     if suffix == ".npz":
-        images, y, groups = _read_npz(cfg, path, name)
+        images, y, groups, pixel_max = _read_npz(cfg, path, name)
         if y.ndim == 2:
             if cfg.task not in ("auto", "multilabel"):
                 raise DataError(f"y is multi-hot ({y.shape[1]} columns) but data.task is {cfg.task!r}", source=str(path), path="data.task")
@@ -149,8 +150,8 @@ def pixel_table(cfg: DataConfig) -> Samples:
         else:
             labels, classes, task = encode_labels([str(v) for v in y], sep=cfg.label_sep, declared_classes=cfg.classes, task=cfg.task, where=name)
     elif suffix in (".csv", ".parquet", ".pq"):
-        images, cells, groups = _read_rows(cfg, path, name)
+        images, cells, groups, pixel_max = _read_rows(cfg, path, name)
         labels, classes, task = encode_labels(cells, sep=cfg.label_sep, declared_classes=cfg.classes, task=cfg.task, where=name)
     else:
         raise DataError(f"unknown pixel table format {suffix!r}; use .csv, .parquet or .npz (arrays x and y)", source=str(path), path="data.path")
-    return Samples(ArrayStore(images, f"{path}: {label}", first), labels, classes, task, groups=groups, in_chans=int(images.shape[3]))
+    return Samples(ArrayStore(images, f"{path}: {label}", first), labels, classes, task, groups=groups, in_chans=int(images.shape[3]), pixel_max=pixel_max)
