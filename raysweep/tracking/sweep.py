@@ -255,11 +255,10 @@ class MlflowCallback(Callback):
                 local = artifacts.download(best[0])
                 self._client.log_artifacts(run, str(local), artifacts.CHECKPOINT_ARTIFACTS)
                 self._client.log_text(run, yaml.safe_dump(json.loads((local / "trial_config.json").read_text()), sort_keys=False), "config.yaml")
-                files = artifacts.trial_report_files(local, self.metric, Path(out))
-            if history:  # every judged epoch, not only those up to the best checkpoint
-                curves = Path(out, "learning_curves.png")
-                artifacts.curves_png(history, self.metric, curves)
-                files = [f for f in files if f != curves] + [curves]
+                files = artifacts.trial_report_files(local, self.metric, Path(out), history=history or None)
+            elif history:  # no checkpoint up to the judged epoch survived: the curves still tell the trial
+                files = [Path(out, "learning_curves.png")]
+                artifacts.curves_png(history, self.metric, files[0])
             for path in files:
                 self._client.log_artifact(run, str(path), "report")
 

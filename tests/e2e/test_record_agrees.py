@@ -145,10 +145,45 @@ def assert_records_agree(tmp_path: Path, sweep_id: str, finished: bool = True) -
     return board
 
 
+SCORE_THE_MODEL = """
+import json, sys
+import mlflow, numpy as np, torch
+from sklearn.datasets import load_digits
+from sklearn.metrics import f1_score
+
+uri, store, splits = sys.argv[1:]
+mlflow.set_tracking_uri(store)
+validation = np.load(splits)["assignment"][0] == 1
+digits = load_digits()
+raw, truth = digits.images[validation][:, None].astype("float32"), digits.target[validation]
+model = mlflow.pytorch.load_model(uri).eval()
+with torch.no_grad():
+    by_torch = model(torch.from_numpy(raw)).argmax(1).numpy()
+by_pyfunc = np.asarray(mlflow.pyfunc.load_model(uri).predict(raw)).argmax(1)
+labels = np.array([int(c) for c in model.classes])
+print(json.dumps([len(truth), f1_score(truth, labels[by_torch], average="macro"), f1_score(truth, labels[by_pyfunc], average="macro")]))
+"""
+
+
 def test_a_finished_sweep_tells_one_history_everywhere(tmp_path):
+    import subprocess
+    import sys
+
     run = run_quickstart(tmp_path, "plain")
     assert run.wait(900) == 0, run.output()[-4000:]
-    assert_records_agree(tmp_path, "plain")
+    board = assert_records_agree(tmp_path, "plain")
+    # the best model, loaded in a fresh process from the parent run's link, scores the whole
+    # validation split of raw digits in one batch as the leaderboard says
+    _, parent = mlflow_view(tmp_path, "plain")
+    best = max(board.values(), key=lambda r: r["metric"])
+    assert parent.data.tags["raysweep.best_run_id"] == best["mlflow_run_id"]
+    scored = subprocess.run(
+        [sys.executable, "-c", SCORE_THE_MODEL, parent.data.tags["raysweep.best_model_uri"], f"sqlite:///{tmp_path / 'mlflow.db'}", str(Path(best["checkpoint"], "splits.npz"))],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    n, by_torch, by_pyfunc = json.loads(scored.stdout.strip().splitlines()[-1])
+    assert n > 400 and close(by_torch, best["metric"]) and close(by_pyfunc, best["metric"]), (n, by_torch, by_pyfunc, best)
 
 
 def test_after_sigkill_and_resume_the_records_still_agree(tmp_path):
