@@ -7,4 +7,5 @@
 - `trial_logger` per-epoch metrics from rank 0
 - `artifacts`    checkpoints, confusion matrices, reports, curves, search plots, models
 - `sweep`        the parent run and the driver-side Tune callback
+- `train_run`    the run of `raysweep train`: a trial's run with no sweep above it
 """

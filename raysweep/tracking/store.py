@@ -33,11 +33,12 @@ class TrackingTarget:
 
     uri: str
     experiment_id: str
-    parent_run_id: str
+    parent_run_id: Optional[str]  # None for `raysweep train`: a run of its own, in no sweep
     sweep_id: str
 
     def describe(self) -> str:
-        return f"{redact_uri(self.uri)}, experiment {self.experiment_id}, sweep run {self.parent_run_id}"
+        parent = f", sweep run {self.parent_run_id}" if self.parent_run_id else ""
+        return f"{redact_uri(self.uri)}, experiment {self.experiment_id}{parent}"
 
 
 def tracking_uri(cfg: SweepConfig) -> str:
