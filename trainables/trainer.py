@@ -26,7 +26,7 @@ from trainables.checkpoint import CONFIG_FILE, epoch_seed, load_state, rng_state
 from trainables.data.samples import Samples
 from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
-from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, image_size
+from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, amp_ignored_line, image_size
 from trainables.metrics import classification_metrics, nll, tune_thresholds
 from trainables.session import Session
 
@@ -65,6 +65,9 @@ class Trainer:
         if cfg.train.deterministic:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
+        amp_ignored = amp_ignored_line(cfg, session.device)
+        if amp_ignored and session.is_main:
+            print(amp_ignored, flush=True)  # else `train.amp` would be dropped without a word
         self.samples = samples if samples is not None else load_samples(cfg.data)
         fold_ids = range(cfg.data.folds) if per_trial_cv(cfg) else [None]
         self.folds = []
