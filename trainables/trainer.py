@@ -28,7 +28,7 @@ from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
 from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, amp_ignored_line, image_size
 from trainables.metrics import classification_metrics, nll, tune_thresholds
-from trainables.session import Session
+from trainables.session import Session, TrialStopped
 
 PREDICTIONS_FILE = "predictions.npz"
 SPLITS_FILE = "splits.npz"  # per split, per sample: 0 train, 1 validation, -1 unused
@@ -216,6 +216,9 @@ class Trainer:
             return self._report_divergence(diverged["epoch"], diverged["error"])
         try:
             metrics = self._train_from(start)
+        except TrialStopped:  # the scheduler's decision, not a failure: the listeners end quietly
+            self._notify("finish", self.history[-1] if self.history else {}, None)
+            raise
         except BaseException as e:
             self._notify("finish", {}, f"{type(e).__name__}: {e}")
             raise
