@@ -48,6 +48,8 @@ def test_raysweep_train_records_one_run_like_a_trial(ray_session, sweep_file, tm
     from raysweep.cli import main as cli_main
 
     monkeypatch.chdir(tmp_path)
+    # the default store here; an earlier test's `mlflow.set_tracking_uri` (logging a model) exports its own
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     space = sweep_file(tiny_config(name="trained", train={"epochs": 3}, loss={"name": "ce"}, tracking={"enabled": True}))
     assert cli_main(["train", str(space), "--storage", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
