@@ -50,6 +50,18 @@ def loader_workers(cfg: SweepConfig, samples: Samples) -> int:
     return max(1, min(8, int(cfg.resources.cpus_per_worker) - 1))
 
 
+def amp_applies(cfg: SweepConfig, device: torch.device) -> bool:
+    """Mixed precision runs on GPU only, where it pays off; elsewhere `train.amp` is ignored."""
+    return cfg.train.amp != "off" and device.type == "cuda"
+
+
+def amp_ignored_line(cfg: SweepConfig, device: torch.device) -> Optional[str]:
+    """The line saying that `train.amp` asks for mixed precision this worker will not use."""
+    if cfg.train.amp == "off" or amp_applies(cfg, device):
+        return None
+    return f"AMP ({cfg.train.amp}) is off: no GPU on this worker"
+
+
 def image_size(samples: Samples) -> tuple[int, int]:
     first = samples.images.load(0)
     return int(first.shape[0]), int(first.shape[1])
@@ -63,7 +75,7 @@ class FoldRun:
         self.split = split
         self.fold = fold
         device = session.device
-        self.use_amp = cfg.train.amp != "off" and device.type == "cuda"  # AMP only pays off on GPU
+        self.use_amp = amp_applies(cfg, device)
         self.channels_last = cfg.train.channels_last and device.type == "cuda"
 
         h, w = image_size(samples)

@@ -26,6 +26,16 @@ PG_KEY = "_pg"
 NODE_KEY = "_node"  # the Ray node rank 0 runs on (where a trial's workers were placed)
 
 
+class TrialStopped(SystemExit):
+    """Raised out of `Session.report` when the trial's scheduler has stopped the trial (ASHA
+    pruned it, or it reached max_t): an end, not an error. It must leave the trial function (one
+    that returns is reported once more by Tune's wrapper, to a session Tune has shut down), and as
+    a `SystemExit` with code 0, like Tune's own stop signal, Tune's trial thread ends without a word."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+
 class Session:
     rank: int = 0
     world_size: int = 1
@@ -57,6 +67,7 @@ class Session:
         yield None
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Optional[Path]) -> None:
+        """Hand an epoch to whoever runs the trial; raises `TrialStopped` when that was its last."""
         raise NotImplementedError
 
     @property

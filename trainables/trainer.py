@@ -26,9 +26,9 @@ from trainables.checkpoint import CONFIG_FILE, epoch_seed, load_state, rng_state
 from trainables.data.samples import Samples
 from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
-from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, image_size
+from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, amp_ignored_line, image_size
 from trainables.metrics import classification_metrics, nll, tune_thresholds
-from trainables.session import Session
+from trainables.session import Session, TrialStopped
 
 PREDICTIONS_FILE = "predictions.npz"
 SPLITS_FILE = "splits.npz"  # per split, per sample: 0 train, 1 validation, -1 unused
@@ -65,6 +65,9 @@ class Trainer:
         if cfg.train.deterministic:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
+        amp_ignored = amp_ignored_line(cfg, session.device)
+        if amp_ignored and session.is_main:
+            print(amp_ignored, flush=True)  # else `train.amp` would be dropped without a word
         self.samples = samples if samples is not None else load_samples(cfg.data)
         fold_ids = range(cfg.data.folds) if per_trial_cv(cfg) else [None]
         self.folds = []
@@ -214,6 +217,9 @@ class Trainer:
             return self._report_divergence(diverged["epoch"], diverged["error"])
         try:
             metrics = self._train_from(start)
+        except TrialStopped:  # the scheduler's decision, not a failure: the listeners end quietly
+            self._notify("finish", self.history[-1] if self.history else {}, None)
+            raise
         except BaseException as e:
             self._notify("finish", {}, f"{type(e).__name__}: {e}")
             raise

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import torch
 
 from raysweep.config.schema import SweepConfig
-from trainables.session import NODE_KEY, Session
+from trainables.session import NODE_KEY, Session, TrialStopped
 
 CHECKPOINT_PREFIX = "checkpoint_"
 CHECKPOINT_PATH_KEY = "checkpoint_path"  # the key Train's TuneReportCallback gives Tune
@@ -156,7 +156,14 @@ class TuneSession(Session):
             self._kept[name] = _score(metrics.get(self.metric))
             self._retain(name)
             metrics[CHECKPOINT_PATH_KEY] = self._uri(name)
-        self._report(metrics)
+        try:
+            self._report(metrics)
+        except SystemExit as e:
+            # how `ray.tune.report` ends a trial Tune has stopped: sys.exit(0) in the trial's thread
+            # (ray/train/_internal/session.py, `_report_training_result`)
+            if e.code not in (0, None):
+                raise
+            raise TrialStopped() from None
 
 
 def _score(value: Any) -> Optional[float]:

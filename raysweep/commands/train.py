@@ -1,9 +1,14 @@
 """Run one trial through Ray Train, each search domain at its default, and print
-its final validation metrics (with --json, as one JSON object on the last line)."""
+its final validation metrics (with --json, as one JSON object on the last line).
+With `tracking.enabled` the run is an MLflow run of its own (role `train`) in the
+sweep's experiment, with the params, per-epoch metrics and artifacts of a trial.
+
+    raysweep train search_spaces/quickstart.yaml --workers 2"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -42,6 +47,10 @@ def main(args: argparse.Namespace) -> int:
     from trainables.data.check import check_data
 
     check_data(cfg)
+    if cfg.tracking.enabled:
+        from raysweep.tracking.sweep import probe
+
+        probe(cfg)  # an unreachable MLflow is refused before Ray starts
 
     from ray.train import Checkpoint
 
@@ -50,18 +59,48 @@ def main(args: argparse.Namespace) -> int:
 
     connect(args.address)
     name = f"{cfg.name}-train-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = _open_run(cfg, name, args.space)
     resume = Checkpoint.from_directory(str(Path(args.resume_from).resolve())) if args.resume_from else None
-    trainer = build_trainer(cfg, name=name, storage_path=storage_uri(args.storage), resume_from=resume, verbose=True)
-    result = trainer.fit()
+    listeners = [run.listener()] if run else []
+    trainer = build_trainer(cfg, name=name, storage_path=storage_uri(args.storage), resume_from=resume, verbose=True, listeners=listeners)
+    try:
+        result = trainer.fit()
+    except BaseException as e:
+        if run:
+            with contextlib.suppress(Exception):  # the training's own error is the one to show
+                run.fail_if_open(f"{type(e).__name__}: {e}")
+        raise
     metrics = result.metrics or {}
     if metrics.get("diverged"):
         print(f"error: trial diverged: {metrics.get('error')}")
         return 1
+    if run and result.checkpoint is not None:
+        with result.checkpoint.as_directory() as checkpoint:
+            run.log_checkpoint(Path(checkpoint), cfg.search.primary_metric)
+    _print_result(name, cfg, result, run, args.json)
+    return 0
+
+
+def _open_run(cfg, name: str, space: str):
+    """The MLflow run of this training, when tracking is on."""
+    if not cfg.tracking.enabled:
+        return None
+    from raysweep.tracking.train_run import open_train_run
+
+    run = open_train_run(cfg, name)
+    served = run.target.uri.startswith(("http://", "https://"))
+    print(f"MLflow: {run.where()}" + ("" if served else f" (`raysweep ui {space}` shows it)"), flush=True)
+    return run
+
+
+def _print_result(name: str, cfg, result, run, as_json: bool) -> None:
+    metrics = result.metrics or {}
     print(f"finished {name}: {cfg.resources.workers} worker(s), {metrics.get('epoch')} epochs")
     for key in sorted(k for k in metrics if k.startswith(("val/", "train/")) and k.count("/") == 1):
         print(f"  {key:24s} {metrics[key]:.4f}")
     if result.checkpoint is not None:
         print(f"  checkpoint               {result.checkpoint.path}")
-    if args.json:
+    if run:
+        print(f"  MLflow                   {run.where()}")
+    if as_json:
         print(json.dumps({k: metrics.get(k) for k in JSON_KEYS}))
-    return 0

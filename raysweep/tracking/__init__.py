@@ -8,4 +8,5 @@
 - `artifacts`    checkpoints, confusion matrices, reports, curves, search plots
 - `model`        the best model, ready to load and call (`trainables.deploy`)
 - `sweep`        the parent run and the driver-side Tune callback
+- `train_run`    the run of `raysweep train`: a trial's run with no sweep above it
 """

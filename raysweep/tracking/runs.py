@@ -3,6 +3,7 @@
     parent  one per sweep            tags raysweep.sweep_id, raysweep.role=sweep
     trial   one per Tune trial       tags raysweep.sweep_id, raysweep.trial_id, mlflow.parentRunId
     fold    one per fold of a trial  tags raysweep.trial_run, raysweep.fold, mlflow.parentRunId
+    train   one per `raysweep train` tags raysweep.sweep_id, raysweep.trial_id (its name), raysweep.role=train; no parent
 
 Runs are found by their tags before any is created: a resumed sweep, a
 restarted worker group or a re-run trial function all continue the same run.
@@ -60,8 +61,11 @@ def parent_run(client: MlflowClient, experiment: str, sweep_id: str) -> tuple[st
     return find_or_create(client, experiment, {SWEEP_TAG: sweep_id, ROLE_TAG: "sweep"}, run_name=sweep_id)
 
 
-def trial_run(client: MlflowClient, experiment: str, sweep_id: str, parent: str, trial_id: str, run_name: str) -> tuple[str, bool]:
+def trial_run(client: MlflowClient, experiment: str, sweep_id: str, parent: Optional[str], trial_id: str, run_name: str) -> tuple[str, bool]:
+    """A sweep's trial run, under the sweep's run; with no `parent`, the run of `raysweep train`."""
     tags = {SWEEP_TAG: sweep_id, ROLE_TAG: "trial", TRIAL_TAG: trial_id, PARENT_TAG: parent}
+    if parent is None:
+        tags = {SWEEP_TAG: sweep_id, ROLE_TAG: "train", TRIAL_TAG: trial_id}
     return find_or_create(client, experiment, tags, run_name=run_name)
 
 

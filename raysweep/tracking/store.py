@@ -18,6 +18,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from raysweep.config.schema import SweepConfig
+from raysweep.search import conditions
 
 DEFAULT_DB = "mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
@@ -32,11 +33,12 @@ class TrackingTarget:
 
     uri: str
     experiment_id: str
-    parent_run_id: str
+    parent_run_id: Optional[str]  # None for `raysweep train`: a run of its own, in no sweep
     sweep_id: str
 
     def describe(self) -> str:
-        return f"{redact_uri(self.uri)}, experiment {self.experiment_id}, sweep run {self.parent_run_id}"
+        parent = f", sweep run {self.parent_run_id}" if self.parent_run_id else ""
+        return f"{redact_uri(self.uri)}, experiment {self.experiment_id}{parent}"
 
 
 def tracking_uri(cfg: SweepConfig) -> str:
@@ -93,3 +95,17 @@ def flat_params(config: dict, prefix: str = "") -> dict[str, str]:
         else:
             out[path] = str(redact(path, value))[:6000]  # MLflow's limit on a param value
     return out
+
+
+def trial_params(cfg: SweepConfig) -> dict[str, str]:
+    """The params of a trial's run: the resolved config, flat and redacted, without the keys that
+    hold nothing (None, empty mappings) and without the `loss.*` / `optimizer.*` / `scheduler.*`
+    keys the chosen variant does not take (a `ce` trial has no `loss.gamma`), as the search
+    space's conditions decide (`raysweep.search.conditions`)."""
+    config = _without_empty(cfg.model_dump(mode="json", by_alias=True, exclude_none=True))
+    chosen = {f"{section}.name": config[section]["name"] for section in conditions.SECTIONS}
+    return {path: value for path, value in flat_params(config).items() if conditions.applies(path, chosen)}
+
+
+def _without_empty(config: dict) -> dict:
+    return {k: _without_empty(v) if isinstance(v, dict) else v for k, v in config.items() if v != {}}

@@ -20,7 +20,7 @@ import re
 import time
 from typing import Any, Optional
 
-from raysweep.tracking.store import TrackingTarget, flat_params, redact_uri
+from raysweep.tracking.store import TrackingTarget, redact_uri, trial_params
 
 # metrics whose history tells which epochs a run already has (every epoch's batch holds them)
 STEP_KEY = "train/loss"
@@ -78,7 +78,7 @@ class MlflowTrialLogger:
 
         self._client = MlflowClient(self.target.uri)
         self._log = ResilientLogger(redact_uri(self.target.uri))
-        params = flat_params(trainer.cfg.model_dump(mode="json", by_alias=True))
+        params = trial_params(trainer.cfg)
         n_folds = len(trainer.folds) if len(trainer.folds) > 1 else 0
         history = list(trainer.history)
         extras = trainer.report_extras

@@ -3,6 +3,7 @@ a Ray Train worker group. It must train, checkpoint and resume exactly as a tria
 one Train worker does."""
 
 import json
+import sys
 
 import pytest
 
@@ -13,7 +14,10 @@ from raysweep.sweep.experiment import run_sweep
 from raysweep.sweep.plan import TRIAL_RESOURCES
 from raysweep.sweep.results import read_trials
 from raysweep.sweep.trial import trial_resources
-from tests.conftest import tiny_config
+from raysweep.sweep.layout import SweepLayout
+from tests.conftest import tiny_config, write_yaml
+from tests.fixtures.cli import RaysweepProcess
+from trainables.session import TrialStopped
 from trainables.tune_session import CHECKPOINT_PATH_KEY, TuneSession
 from trainables.trainer import Trainer
 
@@ -99,6 +103,72 @@ def test_inline_trial_resumes_from_its_latest_checkpoint(sweep_file, tmp_path):
         assert [r[key] for r in first + second] == pytest.approx([r[key] for r in straight], rel=1e-6), key
     kept = sorted(p.name for p in (tmp_path / "resumed").iterdir())
     assert "checkpoint_000004" in kept and len(kept) <= 2  # the latest and the best, nothing half-written
+
+
+class Recorder:
+    """A trainer listener that keeps how the trainer ended."""
+
+    def start(self, trainer, first_epoch):
+        pass
+
+    def epoch(self, metrics):
+        pass
+
+    def finish(self, metrics, error):
+        self.finished = (metrics.get("epoch"), error)
+
+
+def tune_stops_after(epoch, reports):
+    """`ray.tune.report` of a trial Tune stops at `epoch`: Ray ends the trial's thread with sys.exit(0)."""
+
+    def report(metrics):
+        reports.append(metrics)
+        if metrics["epoch"] == epoch:
+            sys.exit(0)
+
+    return report
+
+
+def test_a_trial_tune_stops_ends_quietly_and_its_listeners_hear_no_error(sweep_file, tmp_path):
+    cfg = one_trial(sweep_file, "stopped", inline=True).config
+    reports, recorder = [], Recorder()
+    session = TuneSession(str(tmp_path / "t"), cfg.search.primary_metric, cfg.search.primary_mode, report=tune_stops_after(1, reports), device="cpu")
+    with pytest.raises(SystemExit) as stop:
+        Trainer(cfg, session, listeners=[recorder]).fit()
+    assert isinstance(stop.value, TrialStopped) and stop.value.code == 0  # what Tune's thread ends quietly on
+    assert [r["epoch"] for r in reports] == [1] and recorder.finished == (1, None)
+
+
+def test_a_real_exit_or_error_in_report_is_still_an_error(sweep_file, tmp_path):
+    cfg = one_trial(sweep_file, "failed", inline=True).config
+
+    def failing(metrics):
+        sys.exit(3)
+
+    recorder = Recorder()
+    session = TuneSession(str(tmp_path / "t"), cfg.search.primary_metric, cfg.search.primary_mode, report=failing, device="cpu")
+    with pytest.raises(SystemExit) as stop:
+        Trainer(cfg, session, listeners=[recorder]).fit()
+    assert not isinstance(stop.value, TrialStopped) and recorder.finished == (None, "SystemExit: 3")
+
+
+@pytest.mark.slow
+def test_an_inline_sweep_whose_trial_asha_prunes_prints_no_traceback(tmp_path):
+    """Trials one at a time, so the second (a learning rate that cannot learn) is judged against
+    the first and stopped at epoch 1."""
+    write_yaml(tmp_path / "sweep.yaml", tiny_config(
+        name="pruned", train={"epochs": 3}, optimizer={"lr": {"grid": [0.1, 1e-6]}},
+        resources={"inline": True, "cpus_per_worker": 0.5, "max_concurrent": 1},
+        search={"algorithm": "grid", "scheduler": "asha", "grace_period": 1, "reduction_factor": 2},
+        tracking={"enabled": True},
+    ))
+    proc = RaysweepProcess(["run", "sweep.yaml", "--storage", str(tmp_path / "results")], cwd=tmp_path)
+    assert proc.wait(300) == 0, proc.output()[-4000:]
+    out = proc.output()
+    layout = SweepLayout.find("pruned", storage=str(tmp_path / "results"))
+    rows, _, _ = read_trials(layout)
+    assert sorted(r.epochs_done for r in rows) == [1, 3], out[-4000:]  # one trial pruned at epoch 1
+    assert "Traceback" not in out and "SystemExit" not in out, out[-6000:]
 
 
 def test_inline_needs_one_worker_and_takes_the_workers_resources(sweep_file):

@@ -42,3 +42,26 @@ def test_one_parent_one_child_per_trial_with_metrics_params_and_artifacts(ray_se
 
     assert bad.info.status == "FAILED"  # the diverging trial, with its reason
     assert "training loss became" in bad.data.tags["raysweep.error"]
+
+
+def test_raysweep_train_records_one_run_like_a_trial(ray_session, sweep_file, tmp_path, monkeypatch, capsys):
+    from raysweep.cli import main as cli_main
+
+    monkeypatch.chdir(tmp_path)
+    # the default store here; an earlier test's `mlflow.set_tracking_uri` (logging a model) exports its own
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    space = sweep_file(tiny_config(name="trained", train={"epochs": 3}, loss={"name": "ce"}, tracking={"enabled": True}))
+    assert cli_main(["train", str(space), "--storage", str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("trained").experiment_id])
+    assert f"MLflow: run {run.info.run_id} in experiment" in out
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["raysweep.role"] == "train" and "mlflow.parentRunId" not in run.data.tags
+    for key in ("val/macro_f1", "train/loss", "lr"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2, 3], key
+    assert run.data.params["train.epochs"] == "3" and run.data.params["loss.name"] == "ce"
+    assert "loss.gamma" not in run.data.params and "None" not in run.data.params.values()
+    files = {a.path for a in client.list_artifacts(run.info.run_id)}
+    files |= {a.path for d in ("report", "checkpoint") for a in client.list_artifacts(run.info.run_id, d)}
+    assert {"config.yaml", "report/confusion_matrix.png", "report/learning_curves.png", "checkpoint/state.pt"} <= files

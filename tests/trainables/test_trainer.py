@@ -115,3 +115,20 @@ def test_checkpoint_loads_with_weights_only(sweep_file, tmp_path):
     assert "model" in state["folds"][0]
     preds = np.load(Path(session.checkpoints[0]) / "predictions.npz")
     assert preds["scores_0"].shape[1] == 3
+
+
+@pytest.mark.parametrize("amp", ["fp16", "bf16"])
+def test_amp_asked_for_on_a_cpu_worker_is_said_to_be_off_once_per_trial(sweep_file, tmp_path, capsys, amp):
+    cfg = config(sweep_file, train={"epochs": 1, "amp": amp}, data={"folds": 2}, search={"cv": {"mode": "per_trial"}})
+    trainer = Trainer(cfg, LocalSession(tmp_path))
+    trainer.fit()
+    assert len(trainer.folds) == 2 and not any(f.use_amp for f in trainer.folds)
+    assert capsys.readouterr().out.splitlines().count(f"AMP ({amp}) is off: no GPU on this worker") == 1
+
+
+def test_no_amp_line_without_amp_or_off_the_main_worker(sweep_file, tmp_path, capsys):
+    Trainer(config(sweep_file, train={"epochs": 1}), LocalSession(tmp_path / "a"))
+    second = LocalSession(tmp_path / "b")
+    second.rank = 1
+    Trainer(config(sweep_file, train={"epochs": 1, "amp": "fp16"}), second)
+    assert "AMP" not in capsys.readouterr().out
