@@ -137,8 +137,12 @@ def default_scheduler(search: SearchConfig) -> str:
     return "asha" if search.algorithm == "optuna" and len(search.metrics) == 1 else "none"
 
 
+def scheduler_name(search: SearchConfig) -> str:
+    """The trial scheduler a sweep runs: `search.scheduler`, else the default for its algorithm."""
+    return search.scheduler or default_scheduler(search)
+
+
 def build_trial_scheduler(search: SearchConfig, epochs: int, histories: Optional[Histories] = None) -> TrialScheduler:
     """The scheduler `search.scheduler` names; `histories` gives the stored trials' results
     to a scheduler that restores its state from them on resume (ASHA, median)."""
-    name: Optional[str] = search.scheduler or default_scheduler(search)
-    return TRIAL_SCHEDULERS.get(name, path="search.scheduler")(search, search.max_t or epochs, histories)
+    return TRIAL_SCHEDULERS.get(scheduler_name(search), path="search.scheduler")(search, search.max_t or epochs, histories)

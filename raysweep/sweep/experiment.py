@@ -13,7 +13,7 @@ from typing import Optional
 
 from raysweep.config.load import Sweep
 from raysweep.errors import SweepInterrupted
-from raysweep.search.schedulers import build_trial_scheduler, default_scheduler
+from raysweep.search.schedulers import build_trial_scheduler, scheduler_name
 from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
@@ -75,7 +75,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
 
         callbacks.append(MlflowCallback(
             tracking, train_storage=layout.train_storage, layout=layout, metric=cfg.search.primary_metric, mode=cfg.search.primary_mode,
-            max_epoch=cfg.search.max_t or cfg.train.epochs, rule=default_scheduler(cfg.search), searcher=searcher, log_models=cfg.tracking.log_models, register=register,
+            max_epoch=cfg.search.max_t or cfg.train.epochs, rule=scheduler_name(cfg.search), searcher=searcher, log_models=cfg.tracking.log_models, register=register,
         ))
     return tune.Tuner(
         make_trainable(sweep, layout.train_storage, tracking),

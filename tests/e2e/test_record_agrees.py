@@ -184,6 +184,13 @@ def test_a_finished_sweep_tells_one_history_everywhere(tmp_path):
     assert scored.returncode == 0, scored.stderr[-3000:]
     n, by_torch, by_pyfunc = json.loads(scored.stdout.strip().splitlines()[-1])
     assert n > 400 and close(by_torch, best["metric"]) and close(by_pyfunc, best["metric"]), (n, by_torch, by_pyfunc, best)
+    # reading the table back needs neither torch nor Ray
+    light = subprocess.run(
+        [sys.executable, "-c", "import json, sys; from raysweep.cli import main; main(['report', 'plain', '--storage', sys.argv[1]]); "
+         "print(json.dumps(sorted(m for m in ('torch', 'timm', 'ray', 'mlflow') if m in sys.modules)))", str(tmp_path / "results")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert light.returncode == 0 and json.loads(light.stdout.strip().splitlines()[-1]) == [], (light.stdout[-2000:], light.stderr[-2000:])
 
 
 def test_after_sigkill_and_resume_the_records_still_agree(tmp_path):

@@ -119,6 +119,7 @@ def test_per_trial_cv_reports_fold_mean_and_std_and_asha_prunes_on_the_mean(ray_
         train={"epochs": 3},
         resources={"max_concurrent": 1},
         search={"algorithm": "grid", "scheduler": "asha", "grace_period": 1, "reduction_factor": 2, "cv": {"mode": "per_trial"}},
+        tracking={"enabled": True, "uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "artifact_location": str(tmp_path / "mlartifacts"), "log_models": False},
     )
     outcome, rows = run(sweep, tmp_path)
     good = next(r for r in rows if r.params["optimizer.lr"] == 0.1)
@@ -129,6 +130,19 @@ def test_per_trial_cv_reports_fold_mean_and_std_and_asha_prunes_on_the_mean(ray_
         folds = [line[f"fold{k}/val/macro_f1"] for k in range(3)]
         assert line["val/macro_f1"] == pytest.approx(sum(folds) / 3)
         assert line["val/macro_f1_std"] == pytest.approx((sum((f - sum(folds) / 3) ** 2 for f in folds) / 3) ** 0.5)
+    # in MLflow as Tune judged them, though the pruned trial's worker group may train on a moment:
+    # the trial run and its fold runs end FINISHED, the pruned one tagged as stopped by ASHA, each
+    # with exactly the epochs Tune judged
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for row, outcome_tag in [(good, "finished"), (bad, f"stopped (asha, epoch {bad.epochs_done})")]:
+        (trial_run,) = client.search_runs([e.experiment_id for e in client.search_experiments()], f"tags.`raysweep.trial_id` = '{row.trial_id}'")
+        folds = client.search_runs([trial_run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{trial_run.info.run_id}'")
+        assert [trial_run.info.status, *(f.info.status for f in folds)] == ["FINISHED"] * 4
+        assert trial_run.data.tags["raysweep.outcome"] == outcome_tag
+        for run_id in [trial_run.info.run_id, *(f.info.run_id for f in folds)]:
+            assert [m.step for m in client.get_metric_history(run_id, "val/macro_f1")] == list(range(1, row.epochs_done + 1))
 
 
 @pytest.mark.slow
