@@ -23,6 +23,8 @@ DEFAULT_CLIENT_PORT = 10001
 # stderr, which would put a Ray log line above every one-line user error of `raysweep run`.
 _TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 
+_connected_here = False  # whether connect() called ray.init in this process
+
 
 def _token_notice_filter(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Token authentication is enabled")
@@ -56,6 +58,8 @@ def connect(address: Optional[str] = None, *, quiet: bool = True) -> None:
             raise ClusterError(f"cannot reach a Ray cluster at {address}", source="--address")
     if ray.is_initialized():
         return
+    global _connected_here
+    _connected_here = True
     kwargs = dict(logging_level="WARNING" if quiet else "INFO", log_to_driver=True)
     if address:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -66,6 +70,14 @@ def connect(address: Optional[str] = None, *, quiet: bool = True) -> None:
         return
     logging.getLogger(_TOKEN_SETUP_LOGGER).addFilter(_token_notice_filter)
     ray.init(dashboard_host=os.environ.get("RAYSWEEP_DASHBOARD_HOST", "127.0.0.1"), **kwargs)
+
+
+def connected_here() -> bool:
+    """Whether this process's Ray connection was made by `connect` (rather than by a caller, a
+    test's shared instance), so it is ours to shut down when the sweep is over."""
+    import ray
+
+    return _connected_here and ray.is_initialized()
 
 
 def cluster_resources() -> dict[str, float]:

@@ -7,10 +7,12 @@ pyarrow file system (`s3://`, `gs://`, NFS mounts).
         experiment_state-*.json  Ray Tune's experiment (trials, searcher, scheduler)
         <trial dirs>/            Tune's per-trial results (progress.csv, result.json)
         train/<trial id>/        each trial's Ray Train run: its checkpoints
+        logs/                    what Ray, Tune and the trials printed (`raysweep.terminal`)
 
 The Train run of a trial is named after its Tune trial id and stored inside
 its sweep, so a resumed trial finds its own checkpoints and a new sweep never
-finds another's.
+finds another's. With remote storage the logs stay on the driver's machine, in
+`./raysweep_logs/<sweep id>/`: a log is appended line by line, which object stores cannot do.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from raysweep.errors import ConfigError, UserError
 SWEEP_FILE = "raysweep_sweep.yaml"
 MANIFEST_FILE = "raysweep_manifest.json"
 TRAIN_DIR = "train"
+LOGS_DIR = "logs"
+REMOTE_LOGS_ROOT = "raysweep_logs"  # under the working directory, for a sweep in remote storage
 DEFAULT_STORAGE = "raysweep_results"
 
 
@@ -106,6 +110,14 @@ class SweepLayout:
     @property
     def train_storage(self) -> str:
         return join(self.uri, TRAIN_DIR)
+
+    @property
+    def log_dir(self) -> str:
+        """A local directory for the sweep's logs: in the sweep on a local disk, else beside
+        where raysweep runs."""
+        if "://" in self.storage:
+            return str(Path.cwd() / REMOTE_LOGS_ROOT / self.sweep_id)
+        return join(self.uri, LOGS_DIR)
 
     def path(self, name: str) -> str:
         return join(self.uri, name)
