@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from raysweep.sweep.layout import SweepLayout
+from raysweep.sweep.outcome import describe
 
 LEADERBOARD_FILE = "leaderboard.csv"
 
@@ -24,13 +25,14 @@ LEADERBOARD_FILE = "leaderboard.csv"
 @dataclass
 class TrialRow:
     trial_id: str
-    status: str
+    status: str  # Tune's own: TERMINATED for a finished trial and for one a scheduler stopped
     params: dict[str, Any]
     metric: Optional[float]
     best_epoch: Optional[int]
     epochs_done: int
     checkpoint: Optional[str]
     mlflow_run_id: Optional[str]
+    outcome: str = ""  # in words: finished, stopped (asha, epoch 3), failed (`raysweep.sweep.outcome`)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,21 +107,24 @@ def trial_histories(layout: SweepLayout) -> dict[str, list[dict]]:
     return {state["trial_id"]: _trial_history(layout, state)[0] for state in _trial_states(layout)}
 
 
-def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str]) -> TrialRow:
+def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str], *, epochs: Optional[int] = None, rule: Optional[str] = None) -> TrialRow:
+    """`epochs`: the epoch a trial finishes at; `rule`: the trial scheduler (for `outcome`)."""
     history, tune_history, checkpoint_run, cap = _trial_history(layout, state)
     scored = [h for h in history if _finite(h.get(metric))]
     best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
     last = history[-1] if history else {}
     config = state.get("config") or {}
+    epochs_done = int(last.get("epoch", 0))
     return TrialRow(
         trial_id=state["trial_id"],
         status=state["status"],
         params={d: config[d] for d in dims if d in config},
         metric=float(best[metric]) if best else None,
         best_epoch=int(best["epoch"]) if best else None,
-        epochs_done=int(last.get("epoch", 0)),
+        epochs_done=epochs_done,
         checkpoint=_checkpoint_of(layout, state["trial_id"], metric, mode, cap) or (best or {}).get("checkpoint_path"),
         mlflow_run_id=_run_id(checkpoint_run, tune_history),
+        outcome=describe(state["status"], last_epoch=epochs_done, epochs=epochs or epochs_done, rule=rule),
     )
 
 
@@ -150,7 +155,8 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     search = sweep.config.search
     dims = list(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
     metric, mode = search.primary_metric, search.primary_mode
-    rows = [_row(layout, state, metric, mode, dims) for state in _trial_states(layout)]
+    epochs = search.max_t or sweep.config.train.epochs
+    rows = [_row(layout, state, metric, mode, dims, epochs=epochs, rule=search.scheduler) for state in _trial_states(layout)]
     missing = -math.inf if mode == "max" else math.inf
     rows.sort(key=lambda r: r.metric if r.metric is not None else missing, reverse=mode == "max")
     return rows, metric, mode
@@ -160,7 +166,7 @@ def leaderboard_csv(rows: list[TrialRow]) -> str:
     params = sorted({k for r in rows for k in r.params})
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["rank", "trial_id", "status", "metric", "best_epoch", "epochs_done", *params, "checkpoint", "mlflow_run_id"])
+    writer.writerow(["rank", "trial_id", "status", "outcome", "metric", "best_epoch", "epochs_done", *params, "checkpoint", "mlflow_run_id"])
     for i, r in enumerate(rows, 1):
-        writer.writerow([i, r.trial_id, r.status, r.metric, r.best_epoch, r.epochs_done, *(r.params.get(p) for p in params), r.checkpoint, r.mlflow_run_id])
+        writer.writerow([i, r.trial_id, r.status, r.outcome, r.metric, r.best_epoch, r.epochs_done, *(r.params.get(p) for p in params), r.checkpoint, r.mlflow_run_id])
     return out.getvalue()

@@ -34,3 +34,14 @@ def test_a_stopped_trials_row_ends_at_the_last_epoch_tune_saw(tmp_path):
     row = _row(layout, running, METRIC, "max", [])
     assert (row.epochs_done, row.metric, row.best_epoch) == (3, 0.9, 3)
     assert row.checkpoint.endswith("checkpoint_003")
+
+
+def test_a_rows_outcome_says_whether_the_trial_finished_or_was_stopped(tmp_path):
+    layout = SweepLayout(str(tmp_path), "s")
+    write_checkpoint(layout, "t1", 1, [0.2])
+    write_checkpoint(layout, "t2", 3, [0.2, 0.5, 0.9])
+    state = {"status": "TERMINATED", "config": {}, "relative_logdir": None}
+    stopped = _row(layout, {**state, "trial_id": "t1", "last_epoch": 1}, METRIC, "max", [], epochs=3, rule="asha")
+    finished = _row(layout, {**state, "trial_id": "t2", "last_epoch": 3}, METRIC, "max", [], epochs=3, rule="asha")
+    assert (stopped.status, stopped.outcome) == ("TERMINATED", "stopped (asha, epoch 1)")
+    assert (finished.status, finished.outcome) == ("TERMINATED", "finished")
