@@ -4,8 +4,9 @@
 behind, once its Train controller is dead (`raysweep.sweep.placement`
 explains the leak and why the wait matters).
 
-`ProgressTable`: a compact live table of the trials, their searched
-parameters and the objective (not every config key, as Tune's reporter does).
+`ProgressTable`: a compact live view of the trials, their searched
+parameters and the objective (not every config key, as Tune's reporter does),
+in place on a terminal and as plain lines elsewhere.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import logging
 import math
 import sys
 import time
-from typing import Any, Optional, TextIO
+from typing import Any, Optional
 
 from ray.tune import Callback
 
 from raysweep.sweep.placement import CONTROLLER_KEY, PendingGroups
-from raysweep.tables import table
+from raysweep.sweep.progress import Progress, TrialLine
+from raysweep.terminal import Console, current, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -53,65 +55,119 @@ class WorkerGroupReaper(Callback):
 
 
 class ProgressTable(Callback):
-    def __init__(self, dims: list[str], metric: str, mode: str, epochs: int, every_s: float = 15.0, out: Optional[TextIO] = None):
-        self.dims = dims
-        self.metric = metric
-        self.mode = mode
-        self.epochs = epochs
+    """The live view of the trials (`raysweep.sweep.progress` says what it shows). On a terminal
+    it is redrawn in place, at most once a second and whenever a trial ends; elsewhere (a pipe,
+    a log file) it prints a line when a trial ends and the one-line summary when that changed,
+    at most every `every_s`. A failed trial is one line and where its full trace is."""
+
+    def __init__(self, dims: list[str], metric: str, mode: str, epochs: int, *, total: Optional[int] = None, rule: Optional[str] = None, every_s: float = 30.0, out: Optional[Console] = None):
+        self.progress = Progress(list(dims), metric, mode, epochs, total=total, rule=rule)
         self.every_s = every_s
-        self.out = out
-        self._last = 0.0
         self._best: dict[str, float] = {}
+        self.__dict__.update(self._transient(), out=out)
 
-    def __getstate__(self):  # the stream is not part of the experiment's state
-        state = self.__dict__.copy()
-        state["out"] = None
-        return state
+    @staticmethod
+    def _transient() -> dict[str, Any]:
+        return {"out": None, "_drawn_at": float("-inf"), "_dirty": False, "_said": None, "_ending": {}}
 
-    def _stream(self) -> TextIO:
-        return self.out or sys.stdout
+    def __getstate__(self):  # the terminal and the drawing state are not part of the experiment's
+        return {k: v for k, v in self.__dict__.items() if k not in self._transient()}
+
+    def __setstate__(self, state):
+        if "progress" not in state:  # pickled by an earlier raysweep: its fields, none of the new ones
+            progress = Progress(state["dims"], state["metric"], state["mode"], state["epochs"])
+            state = {"progress": progress, "every_s": 30.0, "_best": state.get("_best", {})}
+        self.__dict__.update(self._transient(), **state)
+
+    def _console(self) -> Console:
+        return self.out or current()
+
+    def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
+        if self.progress.total is None and total_num_samples and total_num_samples < sys.maxsize:
+            self.progress.total = total_num_samples  # a table pickled without its total
+
+    def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self._changed(trials)
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
-        value = result.get(self.metric)
+        value = result.get(self.progress.metric)
         if isinstance(value, (int, float)) and math.isfinite(value):
             best = self._best.get(trial.trial_id)
-            better = best is None or (value > best if self.mode == "max" else value < best)
+            better = best is None or (value > best if self.progress.mode == "max" else value < best)
             if better:
                 self._best[trial.trial_id] = float(value)
-        if time.monotonic() - self._last >= self.every_s:
-            self.print_table(trials)
+        self._changed(trials)
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if self._dirty:
+            self._changed(trials)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        self.print_table(trials)
+        self._trial_ended(trials, trial, "TERMINATED")
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        self._stream().write(f"trial {trial.trial_id} failed: {_error_line(trial)}\n")
-        self.print_table(trials)
+        console = self._console()
+        text = _error_text(trial)
+        console.terminal.say(f"trial {trial.trial_id} failed: {_last_line(text)}")
+        where = (console.keep_error(trial.trial_id, text) if text else None) or trial.error_file
+        if where:
+            console.terminal.say(f"  full trace: {shown_path(where)}", cut=False)
+        self._trial_ended(trials, trial, "ERROR")
 
     def on_experiment_end(self, trials: list, **info) -> None:
         self.print_table(trials, force=True)
+        self._console().terminal.release()
+
+    def _changed(self, trials: list) -> None:
+        self._dirty = True
+        wait = 1.0 if self._console().terminal.tty else self.every_s
+        if time.monotonic() - self._drawn_at >= wait:
+            self.print_table(trials)
+
+    def _trial_ended(self, trials: list, trial, status: str) -> None:
+        """Tune calls the hooks before it sets the trial's new status: `status` is that one."""
+        self._ending = {trial.trial_id: status}
+        terminal = self._console().terminal
+        if terminal.tty:
+            self.print_table(trials)
+        elif status != "ERROR":  # a failure has said its line already
+            lines = self.lines(trials)
+            terminal.say(self.progress.ended_line(next(t for t in lines if t.trial_id == trial.trial_id), lines))
+
+    def lines(self, trials: list) -> list[TrialLine]:
+        return [
+            TrialLine(
+                t.trial_id, self._ending.get(t.trial_id, t.status), {d: (t.config or {}).get(d) for d in self.progress.dims},
+                (t.last_result or {}).get("epoch"), self._best.get(t.trial_id),
+            )
+            for t in trials
+        ]
 
     def print_table(self, trials: list, force: bool = False) -> None:
-        self._last = time.monotonic()
-        rows = []
-        for t in trials:
-            last = t.last_result or {}
-            config = t.config or {}
-            rows.append([
-                t.trial_id, t.status, *(config.get(d) for d in self.dims),
-                f"{last.get('epoch', 0)}/{self.epochs}", last.get(self.metric), self._best.get(t.trial_id),
-            ])
-        done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-        text = table(["trial", "status", *self.dims, "epoch", self.metric, "best"], rows)
-        self._stream().write(f"\n{done}/{len(trials)} trials done\n{text}\n")
-        self._stream().flush()
+        """Show the trials now: the table in place on a terminal; elsewhere the summary line,
+        if it changed since it was last printed (or `force`)."""
+        self._drawn_at = time.monotonic()
+        self._dirty = False
+        terminal = self._console().terminal
+        lines = self.lines(trials)
+        summary = self.progress.summary(lines)
+        if terminal.tty:
+            terminal.show([summary, *self.progress.table(lines, terminal.width, max_rows=terminal.height - 4)])
+        elif force or summary != self._said:
+            terminal.say(summary)
+            self._said = summary
 
 
-def _error_line(trial) -> str:
-    """The last line of the trial's error trace (the exception and its message)."""
+def _error_text(trial) -> str:
+    """The trial's error trace (Tune's error.txt), '' if it cannot be read."""
     try:
         with open(trial.error_file) as fh:
-            lines = [line for line in fh.read().strip().splitlines() if line.strip()]
-        return lines[-1] if lines else "unknown error"
+            return fh.read()
     except (OSError, TypeError):
-        return "see the trial's error.txt"
+        return ""
+
+
+def _last_line(text: str) -> str:
+    """The last line of an error trace: the exception and its message."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error (see the trial's error.txt)"
