@@ -39,34 +39,98 @@ def fold_groups(rows) -> list[dict]:
     return sorted(out, key=lambda g: -(g["mean"] or float("-inf")))
 
 
+RUN_ID_CHARS = 8  # the table shows the MLflow run id's start; the CSV and --json hold it whole
+
+
 def _table(rows, metric: str) -> str:
-    from raysweep.tables import table
+    """The trials within 100 columns: parameters by their short names, only those that differ
+    between trials; the MLflow run id shortened. Too wide, the run id goes first, then the epochs
+    trained (the status says them for a finished or stopped trial), the best epoch, then
+    parameters from the right."""
+    from raysweep.sweep.progress import metric_header, param_cell, varying
+    from raysweep.tables import WIDTH, clip, fit_table, fmt, short_names
 
-    dims = sorted({k for r in rows for k in r.params})
-    body = [[r.trial_id, r.status, *(r.params.get(d) for d in dims), r.metric, r.best_epoch, r.epochs_done, r.mlflow_run_id] for r in rows]
-    return table(["trial", "status", *dims, metric, "best epoch", "epochs", "mlflow run"], body)
+    dims = varying(list(dict.fromkeys(k for r in rows for k in r.params)), [r.params for r in rows])  # the sweep file's order
+    names = short_names(dims)
+    header = ["trial", "status", *(names[d] for d in dims), metric_header(metric), "best at", "epochs", "mlflow run"]
+    body = [
+        [r.trial_id, r.outcome or r.status, *(param_cell(r.params.get(d)) for d in dims), fmt(r.metric),
+         fmt(r.best_epoch), fmt(r.epochs_done), (r.mlflow_run_id or "-")[:RUN_ID_CHARS]]
+        for r in rows
+    ]
+    params = range(2, 2 + len(dims))
+    text, dropped = fit_table(header, body, WIDTH, shrinkable=params, drop=[len(header) - 1, len(header) - 2, len(header) - 3, *params[::-1]])
+    if not dropped:
+        return text
+    lost = [header[i] for i in dropped if i not in params]
+    if len(dropped) > len(lost):
+        lost.append(f"{len(dropped) - len(lost)} parameter(s)")
+    return text + "\n" + clip(f"(left out for width: {', '.join(lost)}; the leaderboard has every column)", WIDTH)
 
 
-def report(layout, *, as_json: bool = False) -> int:
+def _fold_line(g: dict, metric: str) -> str:
+    from raysweep.tables import WIDTH, clip, fmt, short_names
+
+    names = short_names(list(g["params"]))
+    params = ", ".join(f"{names[k]}={fmt(v, digits=3)}" for k, v in g["params"].items())
+    if g["mean"] is None:
+        return clip(f"  {params}: no results yet", WIDTH)
+    return clip(f"  {params}: {metric} {g['mean']:.4f} ± {g['std']:.4f} over {g['folds_done']} fold(s)", WIDTH)
+
+
+def report(layout, *, as_json: bool = False, footer: bool = True) -> int:
     from raysweep.sweep.results import LEADERBOARD_FILE, leaderboard_csv, read_trials
+    from raysweep.terminal import shown_path
 
     rows, metric, mode = read_trials(layout)
     layout.write_text(LEADERBOARD_FILE, leaderboard_csv(rows))
-    print(f"sweep {layout.sweep_id} ({layout.uri}): {len(rows)} trial(s), best {metric} ({mode}) first")
+    print(f"sweep {layout.sweep_id}: {len(rows)} trial(s), best {metric} ({mode}) first")
     print(_table(rows, metric))
     payload = {"trials": [r.as_dict() for r in rows], "best": rows[0].as_dict() if rows and rows[0].metric is not None else None}
     if any("data.fold" in r.params for r in rows):
         payload["folds"] = fold_groups(rows)
         for g in payload["folds"]:
-            print(f"  {g['params']}: {metric} {g['mean']:.4f} ± {g['std']:.4f} over {g['folds_done']} fold(s)" if g["mean"] is not None else f"  {g['params']}: no results yet")
-    print(f"leaderboard: {layout.path(LEADERBOARD_FILE)}")
+            print(_fold_line(g, metric))
+    if footer:
+        print(f"leaderboard: {shown_path(layout.path(LEADERBOARD_FILE))}")
     if as_json:
         print(json.dumps(payload, default=str))
     return 0
 
 
+def next_steps(layout) -> list[str]:
+    """Where to look after a run: the MLflow UI, the leaderboard, the logs."""
+    from raysweep.sweep.results import LEADERBOARD_FILE
+    from raysweep.terminal import shown_path
+
+    uri = layout.manifest().get("mlflow_uri")
+    pairs = [_ui_hint(uri)] if uri else []
+    pairs += [
+        (shown_path(layout.path(LEADERBOARD_FILE)), "every trial, as CSV"),
+        (shown_path(layout.log_dir) + "/", "what Ray, Tune and the trials printed"),
+    ]
+    width = max(len(what) for what, _ in pairs)
+    return ["next:", *(f"  {what.ljust(width)}   {why}".rstrip() for what, why in pairs)]
+
+
+def _ui_hint(uri: str) -> tuple[str, str]:
+    """The command that opens the sweep's MLflow store (a server's UI is at its own address)."""
+    from raysweep.config.schema import SweepConfig
+    from raysweep.terminal import shown_uri
+    from raysweep.tracking.store import redact_uri, tracking_uri
+
+    if uri.startswith(("http://", "https://")):
+        return redact_uri(uri), "the MLflow runs"
+    if uri == tracking_uri(SweepConfig(name="ui")):  # what `raysweep ui` opens from here
+        return "raysweep ui", "the MLflow runs, on http://127.0.0.1:5000"
+    return f"MLFLOW_TRACKING_URI={shown_uri(redact_uri(uri))} raysweep ui", "the MLflow runs"
+
+
 def print_summary(layout) -> int:
-    return report(layout)
+    """The leaderboard and where to look next: what `raysweep run` and `resume` end with."""
+    code = report(layout, footer=False)
+    print("\n" + "\n".join(next_steps(layout)))
+    return code
 
 
 def main(args: argparse.Namespace) -> int:
