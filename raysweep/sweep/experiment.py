@@ -68,7 +68,10 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
         ResultLog(functools.partial(trial_history, layout.train_storage)),
         WorkerGroupReaper(),
         StateBackup(layout),
-        ProgressTable(spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode, cfg.train.epochs),
+        ProgressTable(
+            spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode,
+            cfg.search.max_t or cfg.train.epochs, total=num_trials, rule=scheduler_name(cfg.search),
+        ),
     ]
     if tracking is not None:
         from raysweep.tracking.sweep import MlflowCallback
@@ -125,6 +128,18 @@ def _tracking(sweep: Sweep, layout: SweepLayout, manifest: dict):
     return open_sweep(sweep, layout, manifest)
 
 
+def _where(layout: SweepLayout, tracking) -> None:
+    """Where the results, the MLflow runs and the logs are (a line each, paths as typed)."""
+    from raysweep.terminal import shown_path, shown_uri
+
+    print(f"  results  {shown_path(layout.uri)}", flush=True)
+    if tracking is not None:
+        from raysweep.tracking.store import redact_uri
+
+        print(f"  MLflow   {shown_uri(redact_uri(tracking.uri))}, experiment {tracking.experiment_id}", flush=True)
+    print(f"  logs     {shown_path(layout.log_dir)} (what Ray, Tune and the trials print)", flush=True)
+
+
 def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[str] = None, address: Optional[str] = None, autoscaling: bool = False, register: Optional[str] = None) -> SweepOutcome:
     if sweep.config.tracking.enabled:
         from raysweep.tracking.sweep import probe
@@ -139,15 +154,20 @@ def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[st
         manifest.update(mlflow_uri=tracking.uri, mlflow_experiment_id=tracking.experiment_id, mlflow_parent_run_id=tracking.parent_run_id)
     layout.save(sweep, manifest)
     tuner = _tuner(sweep, layout, the_plan, searcher, spec, num_trials, tracking, register)
-    print(f"sweep {layout.sweep_id}: {num_trials} trial(s), {the_plan.describe()}; results in {layout.uri}", flush=True)
-    if tracking is not None:
-        print(f"MLflow: {tracking.describe()}", flush=True)
+    print(f"sweep {layout.sweep_id}: {num_trials} trial(s), {the_plan.describe()}", flush=True)
+    _where(layout, tracking)
     return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage))
 
 
 def _fit(tuner, layout: SweepLayout, storage: str):
-    """`tuner.fit()`, raising `SweepInterrupted` when the user stopped it (Tune returns as usual)."""
-    results = tuner.fit()
+    """`tuner.fit()`, with Ray's, Tune's and the trials' output going to the sweep's logs and only
+    raysweep's own lines on the terminal (`raysweep.terminal`); raising `SweepInterrupted` when
+    the user stopped it (Tune returns as usual)."""
+    from raysweep.connect import connected_here
+    from raysweep.terminal import quiet
+
+    with quiet(layout.log_dir, stop_ray=connected_here()):
+        results = tuner.fit()
     if interrupted():
         where = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
         raise SweepInterrupted(f"interrupted: sweep {layout.sweep_id} is saved; continue it with: raysweep resume {layout.sweep_id}{where}")
@@ -165,7 +185,8 @@ def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: 
         sweep = replace(sweep, config=sweep.config.model_copy(update={"tracking": sweep.config.tracking.model_copy(update={"uri": manifest["mlflow_uri"]})}))
     the_plan = _planned(sweep, address, autoscaling)
     tracking = _tracking(sweep, layout, manifest)
-    print(f"resuming sweep {layout.sweep_id} from {layout.uri}", flush=True)
+    print(f"resuming sweep {layout.sweep_id}", flush=True)
+    _where(layout, tracking)
     restored = repair(layout)
     if restored:
         print(f"restored Ray Tune state files cut short earlier from their last good copies: {', '.join(restored)}", flush=True)
