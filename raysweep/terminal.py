@@ -1,15 +1,15 @@
 """The user's terminal while a sweep runs, and the log file that takes everything else.
 
 Inside `quiet(log_dir)` the driver's file descriptors 1 and 2 (and Python's `sys.stdout` and
-`sys.stderr`) point at `<log_dir>/driver.log`:
-what Ray, Tune, Train, torch or MLflow print lands there, from every node, not on the screen:
-the workers' and actors' output that Ray forwards to the driver (`(TrainController pid=…)`,
-`(raylet)`, an `ActorDiedError` when ASHA stops a trial), Tune's own messages, the C++ core's
-log lines, warnings. raysweep's own lines reach the terminal through the `Console` it yields:
-the progress view (`raysweep.sweep.callbacks.ProgressTable`), a failed trial, and the
-driver's `raysweep.*` warnings as one line each.
+`sys.stderr`) point at `<log_dir>/driver.log`: what Ray, Tune, Train, torch or MLflow print
+lands there, from every node, not on the screen: the workers' and actors' output that Ray
+forwards to the driver (`(TrainController pid=…)`, `(raylet)`, an `ActorDiedError` when ASHA
+stops a trial), Tune's own messages, the C++ core's log lines, warnings. raysweep's own lines
+reach the terminal through the `Console` it yields: the progress view
+(`raysweep.sweep.callbacks.ProgressTable`), a failed trial, and the driver's `raysweep.*`
+warnings, one line each.
 
-    with quiet(layout.log_dir, stop_ray=started_here()) as console:
+    with quiet(layout.log_dir, stop_ray=connected_here()) as console:   # sweep/experiment.py
         results = tuner.fit()
 
 Redirecting the descriptors, rather than configuring each library's loggers, catches output
@@ -62,8 +62,9 @@ def _isatty(stream: TextIO) -> bool:
 
 class Terminal:
     """raysweep's lines to the user. On a TTY one block (the live table) is redrawn in place
-    and lines that stay are written above it; elsewhere everything is plain lines. Lines are
-    cut to the width: the terminal's, at most 100 columns."""
+    and lines that stay are written above it; elsewhere everything is plain lines. The block's
+    lines are cut to the width (the terminal's, at most 100 columns): a line that wrapped would
+    throw off the count of lines to redraw."""
 
     def __init__(self, stream: TextIO, *, tty: Optional[bool] = None, width: Optional[int] = None, height: Optional[int] = None):
         self.stream = stream
@@ -73,13 +74,13 @@ class Terminal:
         self._live: list[str] = []
         self._lock = threading.RLock()  # a warning may come from another thread mid-redraw
 
-    def say(self, line: str, *, cut: bool = True) -> None:
-        """A line that stays (a finished or failed trial, a warning). `cut=False` for a path,
-        which is no use cut short."""
+    def say(self, line: str) -> None:
+        """A line that stays (a trial that ended or failed, a warning), whole: an error's message
+        is no use cut short, and on a terminal a long line just wraps above the live block."""
         with self._lock:
             live = self._live
             self._erase()
-            self._write([clip(line, self.width) if cut else line])
+            self._write([line])
             if live:
                 self.show(live)
 
@@ -152,19 +153,55 @@ def shown_uri(uri: str) -> str:
 
 
 class _WarningLine(logging.Handler):
-    """raysweep's own warnings in the driver, as one line on the terminal (the whole record,
-    traceback included, goes to the log through stderr)."""
+    """raysweep's own warnings in the driver, as one line on the terminal, each different one
+    once (a full disk makes the state backup warn every second); every record, traceback
+    included, goes to the log through stderr."""
 
     def __init__(self, console: Console):
         super().__init__(logging.WARNING)
         self.console = console
+        self.shown: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            first = record.getMessage().splitlines()[0] if record.getMessage() else ""
-            self.console.terminal.say(f"{record.levelname.lower()}: {first}")
+            message = record.getMessage()
+            line = f"{record.levelname.lower()}: {message.splitlines()[0] if message else record.name}"
+            if line not in self.shown:
+                self.shown.add(line)
+                self.console.terminal.say(line)
         except Exception:  # a broken terminal must not end the sweep
             self.handleError(record)
+
+
+class _LogSink(io.TextIOBase):
+    """`sys.stdout` and `sys.stderr` inside `quiet`: unbuffered writes to the log, and a write
+    that fails (a full results disk) is dropped, not raised into whoever printed: Tune's
+    reporter prints from inside the experiment loop, and an error there ended the sweep."""
+
+    encoding = "utf-8"
+
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    def write(self, text: str) -> int:
+        data = text.encode(self.encoding, "replace")
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError:
+            pass
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
 
 
 def _terminal_stream() -> tuple[TextIO, bool]:
@@ -200,12 +237,15 @@ def quiet(log_dir: str, *, stop_ray: bool = False) -> Iterator[Console]:
     saved = (os.dup(1), os.dup(2))
     saved_streams = (sys.stdout, sys.stderr)
     with open(Path(log_dir, LOG_FILE), "a") as log:
-        log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} raysweep {' '.join(sys.argv[1:])}\n")
-        log.flush()
+        try:
+            log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} raysweep {' '.join(sys.argv[1:])}\n")
+            log.flush()
+        except OSError:  # a full disk: the sweep still runs (and says so on the terminal)
+            pass
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
     # Python-level writes too, where sys.stdout / sys.stderr are not fds 1 and 2 (a caller's capture)
-    sys.stdout = sys.stderr = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    sys.stdout = sys.stderr = _LogSink(os.dup(1))
     records = logging.StreamHandler(sys.stderr)
     records.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handlers = (_WarningLine(console), records)

@@ -16,7 +16,7 @@ def test_the_live_block_is_redrawn_in_place_and_lines_that_stay_go_above_it():
     term.say("trial t1 failed: boom")
     term.show(["c"])
     assert out.getvalue().split("\n", 2)[2] == (
-        "\x1b[2A\r\x1b[J" "trial t1 failed: bo…\n" "a\n" + "b" * 19 + "…\n"  # the line, then the block again
+        "\x1b[2A\r\x1b[J" "trial t1 failed: boom\n" "a\n" + "b" * 19 + "…\n"  # the line (whole), then the block again
         "\x1b[2A\r\x1b[J" "c\n"
     )
     term.release()
@@ -40,7 +40,8 @@ def test_inside_quiet_what_the_process_writes_goes_to_the_log_and_raysweeps_line
         os.write(1, b"(raylet) WARNING: 8 PYTHON worker processes\n")  # as Ray's C++ and forwarding do
         os.write(2, b"(TrainController pid=1) ActorDiedError\n")
         print("Tune's box", file=sys.stderr, flush=True)
-        logging.getLogger("raysweep.sweep.state_backup").warning("could not back up the sweep's state: disk full")
+        for _ in range(3):
+            logging.getLogger("raysweep.sweep.state_backup").warning("could not back up the sweep's state: disk full")
         console.terminal.say("1/4 done")
     os.write(1, b"after\n")
     out, err = capfd.readouterr()
@@ -61,3 +62,13 @@ def test_paths_are_shown_as_typed(tmp_path, monkeypatch):
     assert shown_path("s3://bucket/results") == "s3://bucket/results"
     assert shown_uri(f"sqlite:///{tmp_path / 'mlflow.db'}") == "sqlite:///mlflow.db"
     assert shown_uri("http://mlflow:5000") == "http://mlflow:5000"
+
+
+def test_a_print_into_a_full_log_is_dropped_not_raised():
+    """Tune prints from inside its experiment loop: a full results disk must not end the sweep there."""
+    from raysweep.terminal import _LogSink
+
+    sink = _LogSink(os.open("/dev/full", os.O_WRONLY))  # every write: ENOSPC
+    print("Tune's box", file=sink)
+    sink.flush()
+    sink.close()

@@ -111,7 +111,7 @@ class ProgressTable(Callback):
         console.terminal.say(f"trial {trial.trial_id} failed: {_last_line(text)}")
         where = (console.keep_error(trial.trial_id, text) if text else None) or trial.error_file
         if where:
-            console.terminal.say(f"  full trace: {shown_path(where)}", cut=False)
+            console.terminal.say(f"  full trace: {shown_path(where)}")
         self._trial_ended(trials, trial, "ERROR")
 
     def on_experiment_end(self, trials: list, **info) -> None:
