@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, TextIO
 
@@ -108,10 +108,13 @@ class Terminal:
 
 @dataclass
 class Console:
-    """The terminal, and where the sweep's logs go (None outside `quiet`)."""
+    """The terminal, where the sweep's logs go (None outside `quiet`), and what the live view
+    should say of the sweep where its own settings may be stale (`view`: on resume, Tune brings
+    back the view pickled when the sweep started, perhaps by an earlier raysweep)."""
 
     terminal: Terminal
     log_dir: Optional[str] = None
+    view: dict = field(default_factory=dict)
 
     def keep_error(self, trial_id: str, text: str) -> Optional[str]:
         """A copy of a failed trial's trace under a short name in the logs (Tune's own copy sits
@@ -224,16 +227,16 @@ def _stop_ray() -> None:
 
 
 @contextmanager
-def quiet(log_dir: str, *, stop_ray: bool = False) -> Iterator[Console]:
+def quiet(log_dir: str, *, stop_ray: bool = False, view: Optional[dict] = None) -> Iterator[Console]:
     """fd 1 and 2 into `<log_dir>/driver.log` (appended: a resume adds to it) for the block;
     yields the console that still reaches the user. `stop_ray`: shut Ray down before the
-    descriptors go back (see the module's docstring)."""
+    descriptors go back (see the module's docstring); `view`: see `Console`."""
     global _active
     os.makedirs(log_dir, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
     stream, owned = _terminal_stream()
-    console = Console(Terminal(stream), log_dir)
+    console = Console(Terminal(stream), log_dir, dict(view or {}))
     saved = (os.dup(1), os.dup(2))
     saved_streams = (sys.stdout, sys.stderr)
     with open(Path(log_dir, LOG_FILE), "a") as log:

@@ -11,6 +11,8 @@ in place on a terminal and as plain lines elsewhere.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import math
 import sys
@@ -68,7 +70,7 @@ class ProgressTable(Callback):
 
     @staticmethod
     def _transient() -> dict[str, Any]:
-        return {"out": None, "_drawn_at": float("-inf"), "_dirty": False, "_said": None, "_ending": {}}
+        return {"out": None, "_drawn_at": float("-inf"), "_dirty": False, "_said": None, "_ending": {}, "_latest": {}}
 
     def __getstate__(self):  # the terminal and the drawing state are not part of the experiment's
         return {k: v for k, v in self.__dict__.items() if k not in self._transient()}
@@ -83,20 +85,32 @@ class ProgressTable(Callback):
         return self.out or current()
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
+        """On resume this table is the one pickled when the sweep started: the console carries
+        the sweep's trial count, stopping rule and last epoch as they are now (from its manifest)."""
+        self.progress = dataclasses.replace(self.progress, **self._console().view)
         if self.progress.total is None and total_num_samples and total_num_samples < sys.maxsize:
-            self.progress.total = total_num_samples  # a table pickled without its total
+            self.progress.total = total_num_samples
 
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
         self._changed(trials)
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
+        self._latest[trial.trial_id] = result  # Tune updates trial.last_result only after the callbacks
         value = result.get(self.progress.metric)
         if isinstance(value, (int, float)) and math.isfinite(value):
             best = self._best.get(trial.trial_id)
-            better = best is None or (value > best if self.progress.mode == "max" else value < best)
-            if better:
-                self._best[trial.trial_id] = float(value)
+            self._best[trial.trial_id] = float(value) if best is None else self._better(best, float(value))
         self._changed(trials)
+
+    def _better(self, a: float, b: float) -> float:
+        return max(a, b) if self.progress.mode == "max" else min(a, b)
+
+    def _best_of(self, trial) -> Optional[float]:
+        """The trial's best objective: seen here, or (a trial restored on resume, which reports
+        nothing again) as Tune kept it in the trial's metric analysis."""
+        kept = ((getattr(trial, "metric_analysis", None) or {}).get(self.progress.metric) or {}).get(self.progress.mode)
+        found = [v for v in (self._best.get(trial.trial_id), kept) if isinstance(v, (int, float)) and math.isfinite(v)]
+        return float(functools.reduce(self._better, found)) if found else None
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
         if self._dirty:
@@ -138,7 +152,7 @@ class ProgressTable(Callback):
         return [
             TrialLine(
                 t.trial_id, self._ending.get(t.trial_id, t.status), {d: (t.config or {}).get(d) for d in self.progress.dims},
-                (t.last_result or {}).get("epoch"), self._best.get(t.trial_id),
+                (self._latest.get(t.trial_id) or t.last_result or {}).get("epoch"), self._best_of(t),
             )
             for t in trials
         ]

@@ -159,14 +159,15 @@ def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[st
     return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage))
 
 
-def _fit(tuner, layout: SweepLayout, storage: str):
+def _fit(tuner, layout: SweepLayout, storage: str, **view):
     """`tuner.fit()`, with Ray's, Tune's and the trials' output going to the sweep's logs and only
     raysweep's own lines on the terminal (`raysweep.terminal`); raising `SweepInterrupted` when
-    the user stopped it (Tune returns as usual)."""
+    the user stopped it (Tune returns as usual). `view`: what a progress table restored on
+    resume should say (`total`, `rule`, `epochs`)."""
     from raysweep.connect import connected_here
     from raysweep.terminal import quiet
 
-    with quiet(layout.log_dir, stop_ray=connected_here()):
+    with quiet(layout.log_dir, stop_ray=connected_here(), view=view):
         results = tuner.fit()
     if interrupted():
         where = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
@@ -199,4 +200,6 @@ def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: 
         resume_errored=retry_errored,
         restart_errored=False,
     )
-    return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage))
+    search = sweep.config.search
+    view = dict(total=manifest["num_trials"], rule=scheduler_name(search), epochs=search.max_t or sweep.config.train.epochs)
+    return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage, **view))

@@ -74,7 +74,7 @@ def test_on_a_terminal_the_table_is_redrawn_in_place_at_most_once_a_second_and_w
     table, out = make_table(tty=True)
     trials = [trial("t1"), trial("t2", lr=0.2)]
     table.on_trial_start(0, trials, trials[0])
-    trials[0].last_result = {"epoch": 1, "val/f1": 0.5}
+    # Tune calls the callbacks before it updates trial.last_result
     table.on_trial_result(1, trials, trials[0], {"epoch": 1, "val/f1": 0.5})  # within the second: not drawn
     assert out.getvalue().count("done") == 1
     table.on_trial_complete(2, trials, trials[0])  # a trial ended: drawn at once
@@ -118,6 +118,14 @@ def test_a_failed_trial_is_one_line_and_where_its_trace_is(tmp_path):
     assert "Traceback" not in out.getvalue()
 
 
+def test_a_resumed_sweeps_restored_trials_show_their_best_as_tune_kept_it():
+    table, out = make_table(tty=False)
+    done = trial("t1", status="TERMINATED", epoch=4)
+    done.metric_analysis = {"val/f1": {"max": 0.8, "min": 0.2, "last": 0.7}}
+    table.on_experiment_end([done])
+    assert out.getvalue() == "1/8 done, 0 running; best val/f1 0.8 (t1)\n"
+
+
 def test_the_table_pickles_without_its_terminal_and_reads_an_earlier_raysweeps_pickle():
     table, _ = make_table(tty=True)
     table._best["t1"] = 0.5
@@ -136,3 +144,15 @@ def test_the_table_pickles_without_its_terminal_and_reads_an_earlier_raysweeps_p
 def _wide(monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LINES", raising=False)
+
+
+def test_on_resume_the_console_tells_a_restored_table_the_sweeps_count_rule_and_epochs():
+    from raysweep.sweep.callbacks import ProgressTable
+
+    old = ProgressTable.__new__(ProgressTable)  # as an earlier raysweep pickled it
+    old.__setstate__({"dims": ["optimizer.lr"], "metric": "val/f1", "mode": "max", "epochs": 12, "every_s": 15.0, "out": None, "_best": {}})
+    out = io.StringIO()
+    old.out = Console(Terminal(out, tty=False), view={"total": 8, "rule": "asha", "epochs": 4})
+    old.setup(total_num_samples=8)
+    old.on_trial_complete(0, [trial("t1", status="RUNNING", epoch=2)], trial("t1", epoch=2))
+    assert out.getvalue() == "[1/8] trial t1 stopped (asha, epoch 2)\n"
