@@ -12,7 +12,6 @@ in place on a terminal and as plain lines elsewhere.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import sys
@@ -96,21 +95,21 @@ class ProgressTable(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
         self._latest[trial.trial_id] = result  # Tune updates trial.last_result only after the callbacks
-        value = result.get(self.progress.metric)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            best = self._best.get(trial.trial_id)
-            self._best[trial.trial_id] = float(value) if best is None else self._better(best, float(value))
+        best = self._best_of_values(self._best.get(trial.trial_id), result.get(self.progress.metric))
+        if best is not None:
+            self._best[trial.trial_id] = best
         self._changed(trials)
 
-    def _better(self, a: float, b: float) -> float:
-        return max(a, b) if self.progress.mode == "max" else min(a, b)
+    def _best_of_values(self, *values) -> Optional[float]:
+        """The best of the finite numbers among `values` (None if there is none)."""
+        found = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+        return (max if self.progress.mode == "max" else min)(found) if found else None
 
     def _best_of(self, trial) -> Optional[float]:
         """The trial's best objective: seen here, or (a trial restored on resume, which reports
         nothing again) as Tune kept it in the trial's metric analysis."""
         kept = ((getattr(trial, "metric_analysis", None) or {}).get(self.progress.metric) or {}).get(self.progress.mode)
-        found = [v for v in (self._best.get(trial.trial_id), kept) if isinstance(v, (int, float)) and math.isfinite(v)]
-        return float(functools.reduce(self._better, found)) if found else None
+        return self._best_of_values(self._best.get(trial.trial_id), kept)
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
         if self._dirty:
