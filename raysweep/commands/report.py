@@ -84,7 +84,7 @@ def report(layout, *, as_json: bool = False, footer: bool = True) -> int:
 
     rows, metric, mode = read_trials(layout)
     layout.write_text(LEADERBOARD_FILE, leaderboard_csv(rows))
-    print(f"sweep {layout.sweep_id}: {len(rows)} trial(s), best {metric} ({mode}) first")
+    print(f"sweep {layout.sweep_id} ({shown_path(layout.uri)}): {len(rows)} trial(s), best {metric} ({mode}) first")
     print(_table(rows, metric))
     payload = {"trials": [r.as_dict() for r in rows], "best": rows[0].as_dict() if rows and rows[0].metric is not None else None}
     if any("data.fold" in r.params for r in rows):

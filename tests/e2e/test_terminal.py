@@ -43,7 +43,7 @@ def test_a_quickstart_sweep_on_a_terminal_shows_a_quiet_table_and_ends_with_the_
     assert "\x1b[" in raw and "A\r\x1b[J" in raw  # the table was redrawn in place
     assert "stopped (asha, epoch 1)" in shown
     assert "TERMINATED" not in shown
-    board = lines.index("sweep quickstart: 4 trial(s), best val/macro_f1 (max) first")
+    board = lines.index("sweep quickstart (results/quickstart): 4 trial(s), best val/macro_f1 (max) first")
     assert len([line for line in lines[board + 2 : board + 6] if re.match(r"[0-9a-f]{8} ", line)]) == 4
     board_csv = "results/quickstart/leaderboard.csv"
     assert lines[-4:] == [  # where to look next
