@@ -19,7 +19,7 @@ from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
 from raysweep.sweep.checkpoints import trial_history
 from raysweep.sweep.interrupt import InterruptWatch, interrupted
-from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, manifest_for
+from raysweep.sweep.layout import DEFAULT_STORAGE, STOPPING_RULE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
 from raysweep.sweep.records import ResultLog
 from raysweep.sweep.results import trial_histories
@@ -148,7 +148,10 @@ def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[st
     the_plan = _planned(sweep, address, autoscaling)
     layout = SweepLayout.new(storage, name or sweep.name)
     searcher, spec, num_trials = searcher_for(sweep, layout.train_storage)
-    manifest = manifest_for(sweep, num_trials=num_trials, num_configs=searcher.num_configs, replicas=len(spec.replicas))
+    manifest = manifest_for(
+        sweep, num_trials=num_trials, num_configs=searcher.num_configs, replicas=len(spec.replicas),
+        extra={STOPPING_RULE: scheduler_name(sweep.config.search)},  # `raysweep report` names it without importing Ray
+    )
     tracking = _tracking(sweep, layout, manifest)
     if tracking is not None:
         manifest.update(mlflow_uri=tracking.uri, mlflow_experiment_id=tracking.experiment_id, mlflow_parent_run_id=tracking.parent_run_id)

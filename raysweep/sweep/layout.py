@@ -36,6 +36,7 @@ MANIFEST_FILE = "raysweep_manifest.json"
 TRAIN_DIR = "train"
 LOGS_DIR = "logs"
 REMOTE_LOGS_ROOT = "raysweep_logs"  # under the working directory, for a sweep in remote storage
+STOPPING_RULE = "stopping_rule"  # the manifest's key for the trial scheduler that ran (asha, median, none...)
 DEFAULT_STORAGE = "raysweep_results"
 
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from raysweep.sweep.layout import SweepLayout
+from raysweep.sweep.layout import STOPPING_RULE, SweepLayout
 from raysweep.sweep.outcome import describe
 
 LEADERBOARD_FILE = "leaderboard.csv"
@@ -156,7 +156,8 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     dims = list(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
     metric, mode = search.primary_metric, search.primary_mode
     epochs = search.max_t or sweep.config.train.epochs
-    rows = [_row(layout, state, metric, mode, dims, epochs=epochs, rule=search.scheduler) for state in _trial_states(layout)]
+    rule = layout.manifest().get(STOPPING_RULE) or search.scheduler  # a sweep from before the manifest said
+    rows = [_row(layout, state, metric, mode, dims, epochs=epochs, rule=rule) for state in _trial_states(layout)]
     missing = -math.inf if mode == "max" else math.inf
     rows.sort(key=lambda r: r.metric if r.metric is not None else missing, reverse=mode == "max")
     return rows, metric, mode
