@@ -83,8 +83,10 @@ def trial_dirname(trial) -> str:
     `MAX_DIRNAME` is left out rather than cut (Tune's own names cut `batch_size=16` to `=1`).
     The trial id comes first and makes the name unique; a resumed trial keeps its folder,
     since Tune stores the name it was given (`relative_logdir`)."""
+    from raysweep.tables import short_names
+
     params = _flat(trial.config)
-    short = _short_keys(list(params))
+    short = short_names(list(params))
     name, sep = trial.trial_id, "_"
     for key, value in params.items():
         item = f"{sep}{short[key]}={_safe(value)}"
@@ -98,16 +100,6 @@ def _flat(config: dict, prefix: str = "") -> dict[str, Any]:
     for key, value in config.items():
         path = f"{prefix}{key}"
         out.update(_flat(value, path + ".") if isinstance(value, dict) else {path: value})
-    return out
-
-
-def _short_keys(keys: list[str]) -> dict[str, str]:
-    """Each dotted key by its shortest tail no other key ends with: `lr`, `model.name`."""
-    out = {}
-    for key in keys:
-        parts = key.split(".")
-        tails = (".".join(parts[-n:]) for n in range(1, len(parts) + 1))
-        out[key] = next(t for t in tails if sum(k == t or k.endswith("." + t) for k in keys) == 1)
     return out
 
 
