@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from ray.tune import Callback
 
+from raysweep.sweep.interrupt import interrupted
 from raysweep.sweep.placement import CONTROLLER_KEY, PendingGroups
 from raysweep.sweep.progress import Progress, TrialLine
 from raysweep.terminal import Console, current, shown_path
@@ -138,8 +139,9 @@ class ProgressTable(Callback):
             self.print_table(trials)
 
     def _trial_ended(self, trials: list, trial, status: str) -> None:
-        """Tune calls the hooks before it sets the trial's new status: `status` is that one."""
-        self._ending = {trial.trial_id: status}
+        """Tune calls the hooks before it sets the trial's new status: `status` is that one
+        (unless the user interrupted the sweep: the trial is then left to resume)."""
+        self._ending = {} if interrupted() else {trial.trial_id: status}
         terminal = self._console().terminal
         if terminal.tty:
             self.print_table(trials)
@@ -148,13 +150,16 @@ class ProgressTable(Callback):
             terminal.say(self.progress.ended_line(next(t for t in lines if t.trial_id == trial.trial_id), lines))
 
     def lines(self, trials: list) -> list[TrialLine]:
-        return [
-            TrialLine(
-                t.trial_id, self._ending.get(t.trial_id, t.status), {d: (t.config or {}).get(d) for d in self.progress.dims},
+        stopped_by_user = interrupted()
+        lines = []
+        for t in trials:
+            status = self._ending.get(t.trial_id, t.status)
+            lines.append(TrialLine(
+                t.trial_id, status, {d: (t.config or {}).get(d) for d in self.progress.dims},
                 (self._latest.get(t.trial_id) or t.last_result or {}).get("epoch"), self._best_of(t),
-            )
-            for t in trials
-        ]
+                interrupted=stopped_by_user and status not in ("TERMINATED", "ERROR"),
+            ))
+        return lines
 
     def print_table(self, trials: list, force: bool = False) -> None:
         """Show the trials now: the table in place on a terminal; elsewhere the summary line,

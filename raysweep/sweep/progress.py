@@ -26,6 +26,7 @@ class TrialLine:
     params: dict[str, Any] = field(default_factory=dict)
     epoch: Optional[int] = None
     best: Optional[float] = None
+    interrupted: bool = False  # left unfinished by Ctrl-C (resume continues it)
 
     @property
     def ended(self) -> bool:
@@ -59,7 +60,7 @@ class Progress:
     rule: Optional[str] = None  # the trial scheduler: none, asha, hyperband, median
 
     def outcome(self, t: TrialLine) -> str:
-        return describe(t.status, last_epoch=t.epoch, epochs=self.epochs, rule=self.rule)
+        return describe(t.status, last_epoch=t.epoch, epochs=self.epochs, rule=self.rule, interrupted=t.interrupted)
 
     def counts(self, lines: list[TrialLine]) -> str:
         done = sum(t.ended for t in lines)

@@ -156,3 +156,13 @@ def test_on_resume_the_console_tells_a_restored_table_the_sweeps_count_rule_and_
     old.setup(total_num_samples=8)
     old.on_trial_complete(0, [trial("t1", status="RUNNING", epoch=2)], trial("t1", epoch=2))
     assert out.getvalue() == "[1/8] trial t1 stopped (asha, epoch 2)\n"
+
+
+def test_after_ctrl_c_the_unfinished_trials_read_interrupted_and_the_ended_keep_their_words(monkeypatch):
+    from raysweep.sweep import callbacks
+
+    table, out = make_table(tty=False)
+    trials = [trial("t1", status="TERMINATED", epoch=1), trial("t2", status="RUNNING", epoch=2), trial("t3", status="PENDING")]
+    monkeypatch.setattr(callbacks, "interrupted", lambda: True)
+    lines = table.lines(trials)
+    assert [table.progress.outcome(t) for t in lines] == ["stopped (asha, epoch 1)", "interrupted", "interrupted"]
