@@ -70,7 +70,7 @@ class ProgressTable(Callback):
 
     @staticmethod
     def _transient() -> dict[str, Any]:
-        return {"out": None, "_drawn_at": float("-inf"), "_dirty": False, "_said": None, "_ending": {}, "_latest": {}}
+        return {"out": None, "_drawn_at": float("-inf"), "_dirty": False, "_said": None, "_ending": {}, "_latest": {}, "_ended_ids": set()}
 
     def __getstate__(self):  # the terminal and the drawing state are not part of the experiment's
         return {k: v for k, v in self.__dict__.items() if k not in self._transient()}
@@ -113,6 +113,8 @@ class ProgressTable(Callback):
         return self._best_of_values(self._best.get(trial.trial_id), kept)
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if not interrupted():  # after Ctrl-C, Tune marks the trials it cut short TERMINATED too
+            self._ended_ids.update(t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR"))
         if self._dirty:
             self._changed(trials)
 
@@ -141,7 +143,9 @@ class ProgressTable(Callback):
     def _trial_ended(self, trials: list, trial, status: str) -> None:
         """Tune calls the hooks before it sets the trial's new status: `status` is that one
         (unless the user interrupted the sweep: the trial is then left to resume)."""
-        self._ending = {} if interrupted() else {trial.trial_id: status}
+        if not interrupted():
+            self._ending = {trial.trial_id: status}
+            self._ended_ids.add(trial.trial_id)
         terminal = self._console().terminal
         if terminal.tty:
             self.print_table(trials)
@@ -157,7 +161,7 @@ class ProgressTable(Callback):
             lines.append(TrialLine(
                 t.trial_id, status, {d: (t.config or {}).get(d) for d in self.progress.dims},
                 (self._latest.get(t.trial_id) or t.last_result or {}).get("epoch"), self._best_of(t),
-                interrupted=stopped_by_user and status not in ("TERMINATED", "ERROR"),
+                interrupted=stopped_by_user and t.trial_id not in self._ended_ids,
             ))
         return lines
 

@@ -26,11 +26,11 @@ class TrialLine:
     params: dict[str, Any] = field(default_factory=dict)
     epoch: Optional[int] = None
     best: Optional[float] = None
-    interrupted: bool = False  # left unfinished by Ctrl-C (resume continues it)
+    interrupted: bool = False  # left unfinished by Ctrl-C (resume continues it), whatever Tune's status says
 
     @property
     def ended(self) -> bool:
-        return self.status in ("TERMINATED", "ERROR")
+        return self.status in ("TERMINATED", "ERROR") and not self.interrupted
 
 
 def param_cell(value: Any) -> str:
@@ -64,9 +64,10 @@ class Progress:
 
     def counts(self, lines: list[TrialLine]) -> str:
         done = sum(t.ended for t in lines)
-        running = sum(t.status == "RUNNING" for t in lines)
+        running = sum(t.status == "RUNNING" and not t.interrupted for t in lines)
+        cut_short = sum(t.interrupted for t in lines)
         total = max(self.total or 0, len(lines))
-        return f"{done}/{total} done, {running} running"
+        return f"{done}/{total} done, {running} running" + (f", {cut_short} interrupted" if cut_short else "")
 
     def best(self, lines: list[TrialLine]) -> Optional[TrialLine]:
         scored = [t for t in lines if t.best is not None]

@@ -163,6 +163,10 @@ def test_after_ctrl_c_the_unfinished_trials_read_interrupted_and_the_ended_keep_
 
     table, out = make_table(tty=False)
     trials = [trial("t1", status="TERMINATED", epoch=1), trial("t2", status="RUNNING", epoch=2), trial("t3", status="PENDING")]
+    table.on_step_end(0, trials)
     monkeypatch.setattr(callbacks, "interrupted", lambda: True)
+    trials[1].status = "TERMINATED"  # as Tune marks the trials it cut short
+    table.on_step_end(1, trials)
     lines = table.lines(trials)
     assert [table.progress.outcome(t) for t in lines] == ["stopped (asha, epoch 1)", "interrupted", "interrupted"]
+    assert table.progress.summary(lines) == "1/8 done, 0 running, 2 interrupted"
