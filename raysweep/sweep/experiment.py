@@ -19,7 +19,7 @@ from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
 from raysweep.sweep.checkpoints import trial_history
 from raysweep.sweep.interrupt import InterruptWatch, interrupted
-from raysweep.sweep.layout import DEFAULT_STORAGE, STOPPING_RULE, SweepLayout, manifest_for
+from raysweep.sweep.layout import DEFAULT_STORAGE, INTERRUPTED_FILE, STOPPING_RULE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
 from raysweep.sweep.records import ResultLog
 from raysweep.sweep.results import trial_histories
@@ -64,7 +64,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
 
     cfg = sweep.config
     callbacks = [
-        InterruptWatch(),
+        InterruptWatch(layout),  # first: its mark is there when the others end the sweep
         ResultLog(functools.partial(trial_history, layout.train_storage)),
         WorkerGroupReaper(),
         StateBackup(layout),
@@ -191,6 +191,7 @@ def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: 
     tracking = _tracking(sweep, layout, manifest)
     print(f"resuming sweep {layout.sweep_id}", flush=True)
     _where(layout, tracking)
+    layout.remove(INTERRUPTED_FILE)
     restored = repair(layout)
     if restored:
         print(f"restored Ray Tune state files cut short earlier from their last good copies: {', '.join(restored)}", flush=True)

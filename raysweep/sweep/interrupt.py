@@ -35,6 +35,21 @@ def _not_tunes_hint(record: logging.LogRecord) -> bool:
 
 
 class InterruptWatch(Callback):
+    """Sees Ctrl-C (see above) and, at the end, leaves the sweep's `INTERRUPTED_FILE`, so that
+    `raysweep report` calls its unfinished trials interrupted, not running, until resumed."""
+
+    def __init__(self, layout=None):
+        self.layout = layout
+
+    def on_experiment_end(self, trials: list, **info) -> None:
+        if interrupted() and self.layout is not None:
+            import json
+            import time
+
+            from raysweep.sweep.layout import INTERRUPTED_FILE
+
+            self.layout.write_text(INTERRUPTED_FILE, json.dumps({"at": time.time()}))
+
     def setup(self, **info) -> None:
         _INTERRUPTED.clear()
         tune_log = logging.getLogger("ray.tune.tune")

@@ -36,6 +36,7 @@ MANIFEST_FILE = "raysweep_manifest.json"
 TRAIN_DIR = "train"
 LOGS_DIR = "logs"
 REMOTE_LOGS_ROOT = "raysweep_logs"  # under the working directory, for a sweep in remote storage
+INTERRUPTED_FILE = "raysweep_interrupted.json"  # a sweep stopped by Ctrl-C, until resumed
 STOPPING_RULE = "stopping_rule"  # the manifest's key for the trial scheduler that ran (asha, median, none...)
 DEFAULT_STORAGE = "raysweep_results"
 
@@ -130,6 +131,16 @@ class SweepLayout:
         with fs.open_output_stream(tmp) as out:
             out.write(text.encode())
         fs.move(tmp, path)  # a reader never sees half a file
+
+    def has(self, name: str) -> bool:
+        return _exists(self.path(name))
+
+    def remove(self, name: str) -> None:
+        fs, path = filesystem(self.path(name))
+        try:
+            fs.delete_file(path)
+        except FileNotFoundError:
+            pass
 
     def read_text(self, name: str) -> str:
         fs, path = filesystem(self.path(name))

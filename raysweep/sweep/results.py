@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from raysweep.sweep.layout import STOPPING_RULE, SweepLayout
+from raysweep.sweep.layout import INTERRUPTED_FILE, STOPPING_RULE, SweepLayout
 from raysweep.sweep.outcome import describe
 
 LEADERBOARD_FILE = "leaderboard.csv"
@@ -107,8 +107,9 @@ def trial_histories(layout: SweepLayout) -> dict[str, list[dict]]:
     return {state["trial_id"]: _trial_history(layout, state)[0] for state in _trial_states(layout)}
 
 
-def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str], *, epochs: Optional[int] = None, rule: Optional[str] = None) -> TrialRow:
-    """`epochs`: the epoch a trial finishes at; `rule`: the trial scheduler (for `outcome`)."""
+def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str], *, epochs: Optional[int] = None, rule: Optional[str] = None, interrupted: bool = False) -> TrialRow:
+    """`epochs`: the epoch a trial finishes at; `rule`: the trial scheduler; `interrupted`: the
+    sweep was stopped by Ctrl-C (for `outcome`)."""
     history, tune_history, checkpoint_run, cap = _trial_history(layout, state)
     scored = [h for h in history if _finite(h.get(metric))]
     best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
@@ -124,7 +125,7 @@ def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[st
         epochs_done=epochs_done,
         checkpoint=_checkpoint_of(layout, state["trial_id"], metric, mode, cap) or (best or {}).get("checkpoint_path"),
         mlflow_run_id=_run_id(checkpoint_run, tune_history),
-        outcome=describe(state["status"], last_epoch=epochs_done, epochs=epochs or epochs_done, rule=rule),
+        outcome=describe(state["status"], last_epoch=epochs_done, epochs=epochs or epochs_done, rule=rule, interrupted=interrupted),
     )
 
 
@@ -157,7 +158,11 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     metric, mode = search.primary_metric, search.primary_mode
     epochs = search.max_t or sweep.config.train.epochs
     rule = layout.manifest().get(STOPPING_RULE) or search.scheduler  # a sweep from before the manifest said
-    rows = [_row(layout, state, metric, mode, dims, epochs=epochs, rule=rule) for state in _trial_states(layout)]
+    stopped_by_user = layout.has(INTERRUPTED_FILE)
+    rows = [
+        _row(layout, state, metric, mode, dims, epochs=epochs, rule=rule, interrupted=stopped_by_user and state["status"] in ("RUNNING", "PENDING", "PAUSED"))
+        for state in _trial_states(layout)
+    ]
     missing = -math.inf if mode == "max" else math.inf
     rows.sort(key=lambda r: r.metric if r.metric is not None else missing, reverse=mode == "max")
     return rows, metric, mode

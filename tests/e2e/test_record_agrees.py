@@ -226,6 +226,8 @@ def test_ctrl_c_exits_130_marks_runs_interrupted_and_resume_completes_them(tmp_p
     parent = next(r for r in runs if r.data.tags.get("raysweep.role") == "sweep")
     assert parent.data.tags.get("raysweep.interrupted") == "true" and "raysweep.best_model_uri" not in parent.data.tags
     assert not client.search_logged_models([exp.experiment_id]), "a model was logged for an unfinished sweep"
+    words = {t["outcome"] for t in leaderboard(tmp_path, "stopped").values()}
+    assert "interrupted" in words and "running" not in words, words
 
     resume = RaysweepProcess(["resume", "stopped", "--storage", str(storage)], cwd=tmp_path)
     assert resume.wait(900) == 0, resume.output()[-4000:]
