@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Optional
 
 HELP = "open the MLflow UI of the tracking store"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -44,8 +45,29 @@ def main(args: argparse.Namespace) -> int:
         print(f"MLflow UI: {redact_uri(uri)} (the tracking server serves it)")
         return 0
     artifacts = cfg.tracking.artifact_location or os.path.abspath(DEFAULT_ARTIFACTS)
-    print(f"MLflow UI: http://{args.host}:{args.port}  (store {uri}); Ctrl-C stops it", flush=True)
+    page = experiment_url(f"http://{args.host}:{args.port}", _experiment_of(uri, cfg.tracking.experiment or cfg.name) if args.space else None)
+    print(f"MLflow UI: {page}  (store {uri}); Ctrl-C stops it", flush=True)
     return serve(ui_command(uri, artifacts, args.host, args.port))
+
+
+def experiment_url(base: str, experiment_id: Optional[str] = None) -> str:
+    """The UI's page of an experiment's runs (or of the experiments). MLflow 3.17's UI opens every
+    experiment on its GenAI overview unless the page's `workflowType` says machine learning: it
+    takes that from the URL, else from the browser's last choice, and no longer reads the
+    experiment's `mlflow.experimentKind` tag (which raysweep still sets, for other versions)."""
+    page = f"experiments/{experiment_id}" if experiment_id else "experiments"
+    return f"{base.rstrip('/')}/#/{page}?workflowType=machine_learning"
+
+
+def _experiment_of(uri: str, name: str) -> Optional[str]:
+    """The id of the sweep's experiment in the store, if it has one yet."""
+    try:
+        from mlflow import MlflowClient
+
+        found = MlflowClient(uri).get_experiment_by_name(name)
+        return found.experiment_id if found is not None else None
+    except Exception:  # the UI still opens, on the list of experiments
+        return None
 
 
 def serve(command: list[str]) -> int:

@@ -218,13 +218,13 @@ class MlflowCallback(Callback):
                 self._log_epoch(run, folds, earlier, timestamp_ms)
         self._log_epoch(run, folds, result, timestamp_ms)
 
-    def _log_epoch(self, run: str, folds: dict[int, str], metrics: dict, timestamp_ms: int) -> None:
+    def _log_epoch(self, run: str, folds: dict[int, str], result: dict, timestamp_ms: int) -> None:
         from raysweep.tracking.trial_logger import epoch_batches
 
-        step = int(metrics["epoch"])
+        step = int(result["epoch"])
         if step in self._logged[run]:
             return
-        for run_id, batch in epoch_batches(metrics, run, folds, timestamp_ms).items():
+        for run_id, batch in epoch_batches(trainer_metrics(result), run, folds, timestamp_ms).items():
             if batch:
                 self._client.log_batch(run_id, metrics=batch)
         self._logged[run].add(step)
@@ -301,6 +301,15 @@ class MlflowCallback(Callback):
                 if uri:
                     self._client.set_tag(parent, "raysweep.best_model_uri", str(uri))
         self._client.set_terminated(parent, "FINISHED")
+
+
+def trainer_metrics(result: dict) -> dict:
+    """What the trainer reported in a Tune result, without what Tune adds to every result
+    (iteration counts, times, pid, ...) or raysweep's own markers."""
+    from ray.tune.result import AUTO_RESULT_KEYS
+
+    tune_keys = {*AUTO_RESULT_KEYS, "done", "trial_id", "should_checkpoint", "diverged"}
+    return {k: v for k, v in result.items() if k not in tune_keys}
 
 
 def _error_text(trial) -> str:

@@ -100,15 +100,19 @@ def screenshots(tmp_path) -> Iterator[Path]:
 def test_the_ui_lists_the_trials_with_their_parameter_and_objective_and_compares_two(tracked_sweep, browser_page, screenshots):
     from mlflow import MlflowClient
 
+    from raysweep.commands.ui import experiment_url
+
     client = MlflowClient(tracked_sweep.server.uri)
     runs = client.search_runs([tracked_sweep.experiment_id], "tags.`raysweep.role` = 'trial'", order_by=["params.`optimizer.lr` ASC"])
     assert len(runs) == 3
     page = browser_page
     api = ApiCalls(page)
     try:
-        page.goto(f"{tracked_sweep.server.uri}/#/experiments/{tracked_sweep.experiment_id}/runs", wait_until="load")
+        # the experiment, opened as `raysweep ui` links to it, shows its runs (not MLflow 3's GenAI overview)
+        page.goto(experiment_url(tracked_sweep.server.uri, tracked_sweep.experiment_id), wait_until="load")
         api.settle()
         page.get_by_text(re.compile(r"^4 matching runs")).wait_for()  # the sweep's run and its 3 trials
+        page.screenshot(path=str(screenshots / "mlflow-experiment.png"), full_page=True)
         _close_assistant(page)
 
         # the trials are nested under the sweep's run: expand it
