@@ -77,7 +77,9 @@ def mlflow_view(tmp_path: Path, sweep_id: str) -> tuple[dict, dict]:
 
 def optuna_view(sweep_dir: Path) -> dict[str, object]:
     """Per Tune trial id, its Optuna trial, from the searcher state Tune stored."""
-    newest = max(sweep_dir.glob("searcher-state-*.pkl"), key=lambda p: p.stat().st_mtime)
+    # one file per driver session, named by its start (a resumed sweep has two; Tune's sync
+    # rewrites both, so their times say nothing): the newest name is the searcher as it ended
+    newest = max(sweep_dir.glob("searcher-state-*.pkl"), key=lambda p: p.name)
     state = pickle.loads(newest.read_bytes())
     study = state["study"]
     return {tid: study.trials[number] for tid, (number, _) in state["tune_trials"].items()}
