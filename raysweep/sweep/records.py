@@ -49,6 +49,17 @@ class ResultLog(JsonLoggerCallback):
     def __init__(self, history: History):
         super().__init__()
         self._history = history
+        self._written: dict[str, set[int]] = {}  # trial id -> epochs its file holds
+
+    def log_trial_result(self, iteration: int, trial, result: dict) -> None:
+        """Each epoch once: a trial whose driver was killed after its last epoch reports that
+        epoch again when resumed (its file may already hold it)."""
+        written = self._written.setdefault(trial.trial_id, set())
+        if "epoch" in result:
+            if epoch_of(result) in written:
+                return
+            written.add(epoch_of(result))
+        super().log_trial_result(iteration, trial, result)
 
     def log_trial_start(self, trial) -> None:
         if trial not in self._trial_files:
@@ -68,8 +79,9 @@ class ResultLog(JsonLoggerCallback):
         resumes_after = max((epoch_of(h) for h in history), default=0)
         for h in history:
             lines.setdefault(epoch_of(h), {**h, "trial_id": trial.trial_id})
-        kept = [lines[e] for e in sorted(lines) if e <= resumes_after]
-        local.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        kept = [e for e in sorted(lines) if e <= resumes_after]
+        local.write_text("".join(json.dumps(lines[e]) + "\n" for e in kept))
+        self._written[trial.trial_id] = set(kept)
 
 
 def _stored_text(trial, name: str) -> str:
