@@ -21,6 +21,7 @@ from typing import Any, Optional
 from ray.tune import Callback
 
 from raysweep.sweep.interrupt import interrupted
+from raysweep.sweep.outcome import error_trace, last_line
 from raysweep.sweep.placement import CONTROLLER_KEY, PendingGroups
 from raysweep.sweep.progress import Progress, TrialLine
 from raysweep.terminal import Console, current, shown_path
@@ -123,8 +124,8 @@ class ProgressTable(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         console = self._console()
-        text = _error_text(trial)
-        console.terminal.say(f"trial {trial.trial_id} failed: {_last_line(text)}")
+        text = error_trace(trial)
+        console.terminal.say(f"trial {trial.trial_id} failed: {last_line(text)}")
         where = (console.keep_error(trial.trial_id, text) if text else None) or trial.error_file
         if where:
             console.terminal.say(f"  full trace: {shown_path(where)}")
@@ -178,18 +179,3 @@ class ProgressTable(Callback):
         elif force or summary != self._said:
             terminal.say(summary)
             self._said = summary
-
-
-def _error_text(trial) -> str:
-    """The trial's error trace (Tune's error.txt), '' if it cannot be read."""
-    try:
-        with open(trial.error_file) as fh:
-            return fh.read()
-    except (OSError, TypeError):
-        return ""
-
-
-def _last_line(text: str) -> str:
-    """The last line of an error trace: the exception and its message."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error (see the trial's error.txt)"

@@ -38,3 +38,18 @@ def describe(status: str, *, last_epoch: Optional[int], epochs: int, rule: Optio
     if interrupted and status in ("RUNNING", "PENDING", "PAUSED"):
         return INTERRUPTED
     return _TUNE_WORDS.get(status, status.lower())
+
+
+def error_trace(trial) -> str:
+    """A failed Tune trial's error trace (Tune's error.txt), '' if it cannot be read."""
+    try:
+        with open(trial.error_file) as fh:
+            return fh.read()
+    except (OSError, TypeError):
+        return ""
+
+
+def last_line(text: str) -> str:
+    """The last line of an error trace: the exception and its message."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error (see the trial's error.txt)"

@@ -74,6 +74,31 @@ def curves_png(history: list[dict], metric: str, path: Path) -> None:
     plt.close(fig)
 
 
+def log_trial_artifacts(client, run_id: str, checkpoint: Optional[Path], metric: str, history: Optional[list[dict]] = None) -> None:
+    """What a trial's (or `raysweep train`'s) run holds besides metrics: the checkpoint's files,
+    its config as `config.yaml`, and the reports made from it, the learning curves from `history`
+    when given. Without a checkpoint, the learning curves of `history` alone."""
+    import json
+    import tempfile
+
+    import yaml
+
+    from trainables.checkpoint import CONFIG_FILE
+
+    with tempfile.TemporaryDirectory() as out:
+        files = []
+        if checkpoint is not None:
+            client.log_artifacts(run_id, str(checkpoint), CHECKPOINT_ARTIFACTS)
+            config = json.loads((checkpoint / CONFIG_FILE).read_text())
+            client.log_text(run_id, yaml.safe_dump(config, sort_keys=False), "config.yaml")
+            files = trial_report_files(checkpoint, metric, Path(out), history=history or None)
+        elif history:
+            files = [Path(out, "learning_curves.png")]
+            curves_png(history, metric, files[0])
+        for path in files:
+            client.log_artifact(run_id, str(path), "report")
+
+
 def trial_report_files(checkpoint: Path, metric: str, out: Path, history: Optional[list[dict]] = None) -> list[Path]:
     """Confusion matrices, per-class reports and learning curves from one checkpoint.
 

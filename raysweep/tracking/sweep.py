@@ -170,10 +170,10 @@ class MlflowCallback(Callback):
             self._close(trial.trial_id, last, "FINISHED", tags)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        from raysweep.sweep.outcome import FAILED
+        from raysweep.sweep.outcome import FAILED, error_trace, last_line
 
         last = dict(trial.last_result or {})
-        error = str(last.get("error") or _error_text(trial))
+        error = str(last.get("error") or last_line(error_trace(trial)))
         self._close(trial.trial_id, last, "FAILED", {OUTCOME_TAG: FAILED, "raysweep.error": error[:5000]})
 
     def on_experiment_end(self, trials: list, **info) -> None:
@@ -190,10 +190,10 @@ class MlflowCallback(Callback):
 
     def _trial_runs(self, trial_id: str, result: dict) -> Optional[tuple[str, dict[int, str]]]:
         """The trial's run (the worker opened it, and names it in its results) and its fold runs."""
-        from raysweep.tracking.runs import TRIAL_TAG, _find, fold_runs_of
+        from raysweep.tracking.runs import SWEEP_TAG, TRIAL_TAG, _find, fold_runs_of
 
         if trial_id not in self._runs:
-            run = result.get("mlflow_run_id") or _find(self._client, self.target.experiment_id, {TRIAL_TAG: trial_id, "raysweep.sweep_id": self.target.sweep_id})
+            run = result.get("mlflow_run_id") or _find(self._client, self.target.experiment_id, {TRIAL_TAG: trial_id, SWEEP_TAG: self.target.sweep_id})
             if run is None:
                 return None
             self._runs[trial_id] = (run, fold_runs_of(self._client, self.target.experiment_id, run))
@@ -249,18 +249,9 @@ class MlflowCallback(Callback):
             return  # logged before a resume
         history = [h for h in trial_history(self.train_storage, trial_id) if judged is None or h.get("epoch", 0) <= judged]
         best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode, max_epoch=judged)
-        with tempfile.TemporaryDirectory() as out:
-            files = []
-            if best is not None:
-                local = artifacts.download(best[0])
-                self._client.log_artifacts(run, str(local), artifacts.CHECKPOINT_ARTIFACTS)
-                self._client.log_text(run, yaml.safe_dump(json.loads((local / "trial_config.json").read_text()), sort_keys=False), "config.yaml")
-                files = artifacts.trial_report_files(local, self.metric, Path(out), history=history or None)
-            elif history:  # no checkpoint up to the judged epoch survived: the curves still tell the trial
-                files = [Path(out, "learning_curves.png")]
-                artifacts.curves_png(history, self.metric, files[0])
-            for path in files:
-                self._client.log_artifact(run, str(path), "report")
+        # no checkpoint up to the judged epoch may have survived: the curves still tell the trial
+        local = artifacts.download(best[0]) if best is not None else None
+        artifacts.log_trial_artifacts(self._client, run, local, self.metric, history)
 
     def _finish_sweep(self, interrupted: bool) -> None:
         from raysweep.sweep.results import leaderboard_csv, read_trials
@@ -310,13 +301,3 @@ def trainer_metrics(result: dict) -> dict:
 
     tune_keys = {*AUTO_RESULT_KEYS, "done", "trial_id", "should_checkpoint", "diverged"}
     return {k: v for k, v in result.items() if k not in tune_keys}
-
-
-def _error_text(trial) -> str:
-    """The last line of the trial's error trace (the exception and its message)."""
-    try:
-        with open(trial.error_file) as fh:
-            lines = [line for line in fh.read().strip().splitlines() if line.strip()]
-        return lines[-1] if lines else "unknown error"
-    except (OSError, TypeError):
-        return "see the trial's error.txt"

@@ -9,12 +9,8 @@ the final checkpoint, its config and its report files, as a sweep's driver does 
 
 from __future__ import annotations
 
-import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from raysweep.config.schema import SweepConfig
 from raysweep.tracking.store import TrackingTarget, artifact_root, redact_uri, tracking_uri
@@ -43,16 +39,9 @@ class TrainRun:
         report and learning curves made from it: the artifacts of a sweep's trial run."""
         from mlflow import MlflowClient
 
-        from raysweep.tracking import artifacts
-        from trainables.checkpoint import CONFIG_FILE
+        from raysweep.tracking.artifacts import log_trial_artifacts
 
-        client = MlflowClient(self.target.uri)
-        client.log_artifacts(self.run_id, str(checkpoint), artifacts.CHECKPOINT_ARTIFACTS)
-        config = json.loads((checkpoint / CONFIG_FILE).read_text())
-        client.log_text(self.run_id, yaml.safe_dump(config, sort_keys=False), "config.yaml")
-        with tempfile.TemporaryDirectory() as out:
-            for path in artifacts.trial_report_files(checkpoint, metric, Path(out)):
-                client.log_artifact(self.run_id, str(path), "report")
+        log_trial_artifacts(MlflowClient(self.target.uri), self.run_id, checkpoint, metric)
 
     def fail_if_open(self, error: str) -> None:
         """End the run FAILED when training died before the trial logger could (its workers

@@ -27,8 +27,12 @@ EPOCHS = 6
 QUICKSTART = [str(REPO / "search_spaces" / "quickstart.yaml"), "--num-samples", "6", "--set", f"train.epochs={EPOCHS}", "--set", "search.grace_period=2"]
 
 
+# the store beside the sweep (./mlflow.db), whatever an earlier test in this process set
+OWN_STORE = {"MLFLOW_TRACKING_URI": ""}
+
+
 def run_quickstart(tmp_path: Path, name: str) -> RaysweepProcess:
-    return RaysweepProcess(["run", *QUICKSTART, "--name", name, "--storage", str(tmp_path / "results")], cwd=tmp_path)
+    return RaysweepProcess(["run", *QUICKSTART, "--name", name, "--storage", str(tmp_path / "results")], cwd=tmp_path, env=OWN_STORE)
 
 
 def leaderboard(tmp_path: Path, name: str) -> dict[str, dict]:
@@ -203,7 +207,7 @@ def test_after_sigkill_and_resume_the_records_still_agree(tmp_path):
                  timeout_s=600, what="two trials with checkpoints")
     finally:
         run.kill()
-    resume = RaysweepProcess(["resume", "killed", "--storage", str(storage)], cwd=tmp_path)
+    resume = RaysweepProcess(["resume", "killed", "--storage", str(storage)], cwd=tmp_path, env=OWN_STORE)
     assert resume.wait(900) == 0, resume.output()[-4000:]
     assert_records_agree(tmp_path, "killed")
 
@@ -231,6 +235,6 @@ def test_ctrl_c_exits_130_marks_runs_interrupted_and_resume_completes_them(tmp_p
     words = {t["outcome"] for t in leaderboard(tmp_path, "stopped").values()}
     assert "interrupted" in words and "running" not in words, words
 
-    resume = RaysweepProcess(["resume", "stopped", "--storage", str(storage)], cwd=tmp_path)
+    resume = RaysweepProcess(["resume", "stopped", "--storage", str(storage)], cwd=tmp_path, env=OWN_STORE)
     assert resume.wait(900) == 0, resume.output()[-4000:]
     assert_records_agree(tmp_path, "stopped")
