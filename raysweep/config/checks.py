@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
+from raysweep.config.domains import CASES_PATH, assignments
 from raysweep.config.load import SET_SOURCE, Sweep, set_path, validate
 from raysweep.config.schema import SweepConfig
 from raysweep.errors import ConfigError
@@ -113,7 +114,7 @@ def fold_within_folds(cfg: SweepConfig) -> None:
 
 
 def _configs_to_check(sweep: Sweep):
-    """The defaults, then each domain value on its own: (what it is, config)."""
+    """The defaults, then each domain value (each case) on its own: (what it is, config)."""
     yield None, sweep.config
     defaults = sweep.defaults_raw()
     for path, dom in sweep.space.items():
@@ -121,7 +122,8 @@ def _configs_to_check(sweep: Sweep):
             if dom.is_range:
                 continue  # ranges were checked field by field; cross-field rules use finite values
             raw = copy.deepcopy(defaults)
-            set_path(raw, path, value)
+            for key, one in assignments(path, dom, value).items():
+                set_path(raw, key, one)
             yield (path, label, value), validate(raw, sweep.source, sweep.overridden)
 
 
@@ -133,9 +135,11 @@ def run_checks(sweep: Sweep) -> None:
             except ConfigError as e:
                 if where is not None:
                     path, label, value = where
-                    if e.path == path:
+                    if path == CASES_PATH and e.path in value:  # a case's own value: search.cases[1].model.name
+                        e = ConfigError(e.message, path=f"{label}.{e.path}")
+                    elif e.path == path:
                         e = ConfigError(f"{e.message} (in {label})", path=e.path)
                     else:
                         e = ConfigError(f"{e.message} (with {path} = {value!r})", path=e.path)
-                source = SET_SOURCE if any(e.path and (e.path == k or e.path.startswith(k + ".")) for k in sweep.overridden) else sweep.source
+                source = SET_SOURCE if any(e.path and (e.path == k or e.path.startswith((k + ".", k + "["))) for k in sweep.overridden) else sweep.source
                 raise e.with_source(source) from None

@@ -26,7 +26,6 @@ from raysweep.sweep.results import trial_histories
 from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable, trial_dirname
 
-DEFAULT_NUM_SAMPLES = 10
 # Tune snapshots the experiment (trials, searcher, scheduler) this often, so a killed
 # driver loses at most this much bookkeeping (the trials' own checkpoints lose nothing).
 EXPERIMENT_SNAPSHOT_S = "5"
@@ -46,11 +45,7 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None) -> tuple[Swe
     `train_storage`, a resumed searcher takes the epochs its snapshot missed from the checkpoints."""
     search = sweep.config.search
     spec = SearchSpec.from_sweep(sweep, grid_as_categorical=search.algorithm == "random")
-    cells = spec.grid_cells()
-    if search.algorithm == "grid":
-        num_configs = max(1, len(cells)) * (search.num_samples or 1)
-    else:
-        num_configs = search.num_samples or DEFAULT_NUM_SAMPLES
+    num_configs = spec.num_configs(search.algorithm, search.num_samples)
     searcher = SweepSearcher(
         spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
         seed=search.seed, num_configs=num_configs, max_epoch=search.max_t or sweep.config.train.epochs,

@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
+from raysweep.config.domains import searched_keys
 from raysweep.sweep.layout import INTERRUPTED_FILE, STOPPING_RULE, SweepLayout
 from raysweep.sweep.outcome import describe
 
@@ -154,7 +155,7 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     """(trials best first, metric, mode) of the sweep stored at `layout`."""
     sweep = layout.load_sweep()
     search = sweep.config.search
-    dims = list(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
+    dims = searched_keys(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
     metric, mode = search.primary_metric, search.primary_mode
     epochs = search.max_t or sweep.config.train.epochs
     rule = layout.manifest().get(STOPPING_RULE) or search.scheduler  # a sweep from before the manifest said
