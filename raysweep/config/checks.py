@@ -16,6 +16,7 @@ from typing import Callable
 from raysweep.config.domains import CASES_PATH, assignments
 from raysweep.config.load import SET_SOURCE, Sweep, set_path, validate
 from raysweep.config.schema import SweepConfig
+from raysweep.config.sections.data import TEST_PATH_REPLACES
 from raysweep.errors import ConfigError
 from raysweep.registry import suggest
 
@@ -111,6 +112,17 @@ def augment_known(cfg: SweepConfig) -> None:
 def fold_within_folds(cfg: SweepConfig) -> None:
     if cfg.data.folds is not None and cfg.data.fold >= cfg.data.folds:
         raise ConfigError(f"must be < data.folds ({cfg.data.folds}), got {cfg.data.fold}", path="data.fold")
+
+
+@config_only
+def test_split_fits_the_source(cfg: SweepConfig) -> None:
+    data = cfg.data
+    if data.official_test and data.kind != "torchvision":
+        raise ConfigError(f"only torchvision datasets ship an official test split; for data.kind {data.kind!r} give data.test_path", path="data.official_test")
+    if data.test_path is not None and data.kind not in TEST_PATH_REPLACES:
+        raise ConfigError(f"a held-out test file is read for data.kind {', '.join(TEST_PATH_REPLACES)}, not {data.kind!r}", path="data.test_path")
+    if data.official_test and data.test_path is not None:
+        raise ConfigError("give one test split: data.official_test or data.test_path", path="data.test_path")
 
 
 def _configs_to_check(sweep: Sweep):

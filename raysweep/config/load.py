@@ -136,7 +136,7 @@ def _unknown_key(key: str) -> str:
 
 # keys that hold file-system paths: made absolute when the file is loaded, so that
 # Ray workers (which run in other directories) find the same files
-PATH_KEYS = ("data.path", "data.root", "model.pretrained", "tracking.artifact_location")
+PATH_KEYS = ("data.path", "data.root", "data.test_path", "model.pretrained", "tracking.artifact_location")
 
 
 def absolute_paths(raw: dict, base: Path) -> None:

@@ -18,6 +18,7 @@ from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
 from raysweep.sweep.checkpoints import trial_history
+from raysweep.sweep.heldout import HeldoutEvaluation
 from raysweep.sweep.interrupt import InterruptWatch, interrupted
 from raysweep.sweep.layout import DEFAULT_STORAGE, INTERRUPTED_FILE, STOPPING_RULE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
@@ -63,6 +64,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
         ResultLog(functools.partial(trial_history, layout.train_storage)),
         WorkerGroupReaper(),
         StateBackup(layout),
+        HeldoutEvaluation(layout),  # before the MLflow callback, whose end logs what it records
         ProgressTable(
             spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode,
             cfg.search.max_t or cfg.train.epochs, total=num_trials, rule=scheduler_name(cfg.search),
