@@ -95,7 +95,7 @@ def smoke_overrides(name: str) -> list[str]:
     chans, task, classes, keep_model = SMOKE[name]
     out = [
         "data.kind=synthetic", f"data.shape=[{chans}, 16, 16]", f"data.num_classes={classes}", f"data.task={task}",
-        "data.classes=null", "data.num_samples=64", "data.loader_workers=0",
+        "data.classes=null", "data.num_samples=64", "data.loader_workers=0", "data.official_test=false", "data.test_path=null",
         "model.pretrained=false", "model.input_size=null",
         "train.epochs=1", "train.max_steps_per_epoch=1", "train.max_val_batches=1", "train.batch_size=4", "train.accumulate=1",
         "tracking.enabled=false",
