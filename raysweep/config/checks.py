@@ -115,6 +115,27 @@ def fold_within_folds(cfg: SweepConfig) -> None:
 
 
 @config_only
+def stages_in_sequence(cfg: SweepConfig) -> None:
+    from raysweep.config.sections.training import SEQUENTIAL_STAGES
+
+    sch = cfg.scheduler
+    if sch.name != "sequential":
+        return
+    if len(sch.stages) < 2:
+        raise ConfigError(f"sequential needs two or more stages, e.g. [cosine, multistep]; got {sch.stages}", path="scheduler.stages")
+    for i, stage in enumerate(sch.stages):
+        if stage not in SEQUENTIAL_STAGES:
+            raise ConfigError(f"unknown stage {stage!r}{suggest(stage, SEQUENTIAL_STAGES)}", path=f"scheduler.stages[{i}]")
+    starts = sch.stage_starts
+    if len(starts) != len(sch.stages) - 1:
+        raise ConfigError(f"needs one start epoch per stage after the first ({len(sch.stages) - 1}), got {starts}", path="scheduler.stage_starts")
+    if any(b <= a for a, b in zip([0, *starts], starts)) or starts[-1] >= cfg.train.epochs:
+        raise ConfigError(f"must rise from above 0 to below train.epochs ({cfg.train.epochs}), got {starts}", path="scheduler.stage_starts")
+    if sch.warmup_epochs:
+        raise ConfigError("sequential takes no warmup_epochs (its stages are the whole schedule); leave it 0", path="scheduler.warmup_epochs")
+
+
+@config_only
 def test_split_fits_the_source(cfg: SweepConfig) -> None:
     data = cfg.data
     if data.official_test and data.kind != "torchvision":
