@@ -101,7 +101,7 @@ def test_the_best_trial_is_evaluated_once_on_the_official_test_split(cifar_ray, 
 
     # recorded: leaderboard column (the best trial's only), MLflow parent and best run, report
     client = MlflowClient(uri)
-    parent = client.get_run(json.loads(layout.read_text("manifest.json"))["mlflow_parent_run_id"])
+    parent = client.get_run(layout.manifest()["mlflow_parent_run_id"])
     assert parent.data.metrics["test/accuracy"] == pytest.approx(test["metrics"]["accuracy"])
     assert parent.data.tags["raysweep.test_trial"] == rows[0].trial_id
     best_run = client.get_run(parent.data.tags["raysweep.best_run_id"])
