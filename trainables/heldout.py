@@ -55,13 +55,14 @@ def _probabilities(checkpoint: Path, samples: Samples, fold: int) -> tuple[np.nd
     deployed model: the validation pipeline the trainer judged the checkpoint with."""
     from trainables.deploy import deployed_model, raw_pixels
 
-    model = deployed_model(checkpoint, fold)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the task holds a trial worker's GPUs
+    model = deployed_model(checkpoint, fold).to(device)
     out = []
     with torch.no_grad():
         for start in range(0, len(samples), BATCH):
             images = np.stack([samples.images.load(i) for i in range(start, min(start + BATCH, len(samples)))])
-            out.append(model(torch.from_numpy(raw_pixels(images, samples.pixel_max))).numpy())
-    return np.concatenate(out), model.threshold.numpy()
+            out.append(model(torch.from_numpy(raw_pixels(images, samples.pixel_max)).to(device)).cpu().numpy())
+    return np.concatenate(out), model.threshold.cpu().numpy()
 
 
 def _folds(checkpoint: Path) -> int:
