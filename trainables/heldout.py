@@ -25,10 +25,6 @@ from trainables.data.samples import Samples
 BATCH = 256
 
 
-def has_test_split(cfg: DataConfig) -> bool:
-    return cfg.official_test or cfg.test_path is not None
-
-
 def describe_test_split(cfg: DataConfig) -> str:
     return f"{cfg.name} official test split" if cfg.official_test else str(cfg.test_path)
 

@@ -64,12 +64,13 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
         ResultLog(functools.partial(trial_history, layout.train_storage)),
         WorkerGroupReaper(),
         StateBackup(layout),
-        HeldoutEvaluation(layout),  # before the MLflow callback, whose end logs what it records
         ProgressTable(
             spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode,
             cfg.search.max_t or cfg.train.epochs, total=num_trials, rule=scheduler_name(cfg.search),
         ),
     ]
+    if cfg.data.has_test_split:
+        callbacks.append(HeldoutEvaluation(layout))  # before the MLflow callback, whose end logs what it records
     if tracking is not None:
         from raysweep.tracking.sweep import MlflowCallback
 

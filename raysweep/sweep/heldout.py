@@ -35,10 +35,10 @@ def evaluate_best(layout: SweepLayout) -> Optional[dict]:
     the sweep's data has no test split or no trial has a scored checkpoint."""
     import ray
 
-    from trainables.heldout import describe_test_split, has_test_split
+    from trainables.heldout import describe_test_split
 
     cfg = layout.load_sweep().config
-    if not has_test_split(cfg.data):
+    if not cfg.data.has_test_split:
         return None
     rows, metric, _ = read_trials(layout)
     best = next((r for r in rows if r.metric is not None and r.checkpoint), None)

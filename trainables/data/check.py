@@ -102,9 +102,9 @@ def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
 
 def _test_samples(cfg: SweepConfig, samples: Samples) -> Optional[int]:
     """Open the held-out test split now, so a missing or unreadable one is refused before any trial."""
-    from trainables.heldout import has_test_split, load_test_samples
+    from trainables.heldout import load_test_samples
 
-    if not has_test_split(cfg.data):
+    if not cfg.data.has_test_split:
         return None
     test = load_test_samples(cfg.data, list(samples.classes))
     if len(test) == 0:

@@ -55,6 +55,11 @@ class DataConfig(Section):
 
     loader_workers: Union[int, Literal["auto"]] = fixed("auto", description="DataLoader worker processes per training worker; auto: 0 for data held in memory, else cpus_per_worker - 1 (1 to 8), since bench/data_pipeline.py finds 5-7 per GPU keep resnet50 fed at 224 px")
 
+    @property
+    def has_test_split(self) -> bool:
+        """Whether the sweep ends by evaluating its best trial on a held-out test split."""
+        return self.official_test or self.test_path is not None
+
     @field_validator("shape")
     @classmethod
     def _shape(cls, v: list[int]) -> list[int]:
