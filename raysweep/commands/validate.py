@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preview", default=None, metavar="PNG", help="with --data: where to write the augmentation grid (default: <name>_augment.png)")
 
 
+MAX_CELLS_SHOWN = 64
+
+
 def plan_lines(sweep) -> str:
     """How many trials the sweep runs, and each grid cell (the parameters it fixes), a line each."""
     from raysweep.search.space import SearchSpec
@@ -31,7 +34,10 @@ def plan_lines(sweep) -> str:
         head = f"plan: {configs * len(spec.replicas)} trial(s): {len(cells)} grid cell(s) x {search.num_samples or 1}{folds}"
     else:
         head = f"plan: {configs * len(spec.replicas)} trial(s){folds}, {search.algorithm}" + (f", taking the {len(cells)} grid cell(s) in turn" if cells else "")
-    return "\n".join([head, *(f"  cell {i}: " + "  ".join(f"{k}={v}" for k, v in spec.flat(cell).items()) for i, cell in enumerate(cells))])
+    lines = [f"  cell {i}: " + "  ".join(f"{k}={v}" for k, v in spec.flat(cell).items()) for i, cell in enumerate(cells[:MAX_CELLS_SHOWN])]
+    if len(cells) > MAX_CELLS_SHOWN:
+        lines.append(f"  ... and {len(cells) - MAX_CELLS_SHOWN} more cell(s)")
+    return "\n".join([head, *lines])
 
 
 def main(args: argparse.Namespace) -> int:
