@@ -198,6 +198,7 @@ def test_a_new_sweep_with_a_taken_name_gets_its_own_directory(ray_session, sweep
     assert len(rows) == 1
 
 
+@pytest.mark.slow  # 4 trials: ~30 s on 2 cores
 def test_tied_cases_run_once_per_cell_and_every_record_agrees(ray_session, sweep_file, tmp_path):
     """search.cases x a grid: Tune's trial configs (ExperimentAnalysis) and the sweep's result
     records (the leaderboard rows) each hold exactly the 4 planned parameter tuples, once."""
