@@ -198,6 +198,41 @@ CASES = {
     "one-mode-for-two-metrics": validate(
         "error: sweep.yaml: search.mode: needs one mode per metric (2), got 1", sweep(search={"metric": ["val/macro_f1", "val/loss"], "mode": ["max"]}),
     ),
+    "cases-not-a-list": validate("error: sweep.yaml: search.cases: must be a list, got 3", sweep(search={"cases": 3})),
+    "cases-empty": validate(
+        "error: sweep.yaml: search.cases: must be a non-empty list of mappings of dotted keys to values, got []", sweep(search={"cases": []}),
+    ),
+    "case-with-other-keys": validate(
+        "error: sweep.yaml: search.cases[1]: has keys train.batch_size, optimizer.lr but search.cases[0] has train.batch_size; every case sets the same keys",
+        sweep(search={"cases": [{"train.batch_size": 8}, {"train.batch_size": 16, "optimizer.lr": 0.1}]}),
+    ),
+    "case-repeated": validate(
+        "error: sweep.yaml: search.cases[1]: repeats search.cases[0]", sweep(search={"cases": [{"train.batch_size": 8}, {"train.batch_size": 8}]}),
+    ),
+    "case-unknown-key": validate(
+        "error: sweep.yaml: search.cases[0].train.batchsize: unknown key, did you mean 'batch_size' or 'max_val_batches'? "
+        "(a case's keys are dotted paths such as model.name or train.batch_size)",
+        sweep(search={"cases": [{"train.batchsize": 8}]}),
+    ),
+    "case-bad-value": validate(
+        "error: sweep.yaml: search.cases[1].train.accumulate: must be >= 1, got 0",
+        sweep(search={"cases": [{"train.batch_size": 8, "train.accumulate": 1}, {"train.batch_size": 16, "train.accumulate": 0}]}),
+    ),
+    "case-unknown-model": validate(
+        "error: sweep.yaml: search.cases[1].model.name: unknown model 'resnet5O', did you mean 'resnet50' or 'resnet51q' or 'resnet50t'?",
+        sweep(search={"cases": [{"model.name": "tiny_cnn"}, {"model.name": "resnet5O"}]}),
+    ),
+    "case-key-also-a-domain": validate(
+        "error: sweep.yaml: search.cases[0].train.batch_size: is searched by its own grid domain too; give it one value there, or leave it out of the cases",
+        sweep(train={"batch_size": {"grid": [8, 16]}}, search={"cases": [{"train.batch_size": 8}]}),
+    ),
+    "case-on-unsearchable-key": validate(
+        "error: sweep.yaml: search.cases[0].resources.workers: cannot be searched, so a case cannot set it", sweep(search={"cases": [{"resources.workers": 2}]}),
+    ),
+    "case-holding-a-domain": validate(
+        "error: sweep.yaml: search.cases[0].train.batch_size: a case holds plain values, not a search domain",
+        sweep(search={"cases": [{"train.batch_size": {"grid": [8, 16]}}]}),
+    ),
     "unknown-data-kind": validate("error: sweep.yaml: data.kind: unknown data source 'imagefolder', did you mean 'image_folder'?", sweep(data={"kind": "imagefolder"})),
     "csv-without-path": validate("error: sweep.yaml: data.path: required for data.kind 'csv'", sweep(data={"kind": "csv"})),
     "unknown-model": validate(

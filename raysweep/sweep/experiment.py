@@ -18,6 +18,7 @@ from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
 from raysweep.sweep.checkpoints import trial_history
+from raysweep.sweep.heldout import HeldoutEvaluation
 from raysweep.sweep.interrupt import InterruptWatch, interrupted
 from raysweep.sweep.layout import DEFAULT_STORAGE, INTERRUPTED_FILE, STOPPING_RULE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
@@ -26,7 +27,6 @@ from raysweep.sweep.results import trial_histories
 from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable, trial_dirname
 
-DEFAULT_NUM_SAMPLES = 10
 # Tune snapshots the experiment (trials, searcher, scheduler) this often, so a killed
 # driver loses at most this much bookkeeping (the trials' own checkpoints lose nothing).
 EXPERIMENT_SNAPSHOT_S = "5"
@@ -46,11 +46,7 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None) -> tuple[Swe
     `train_storage`, a resumed searcher takes the epochs its snapshot missed from the checkpoints."""
     search = sweep.config.search
     spec = SearchSpec.from_sweep(sweep, grid_as_categorical=search.algorithm == "random")
-    cells = spec.grid_cells()
-    if search.algorithm == "grid":
-        num_configs = max(1, len(cells)) * (search.num_samples or 1)
-    else:
-        num_configs = search.num_samples or DEFAULT_NUM_SAMPLES
+    num_configs = spec.num_configs(search.algorithm, search.num_samples)
     searcher = SweepSearcher(
         spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
         seed=search.seed, num_configs=num_configs, max_epoch=search.max_t or sweep.config.train.epochs,
@@ -73,6 +69,8 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             cfg.search.max_t or cfg.train.epochs, total=num_trials, rule=scheduler_name(cfg.search),
         ),
     ]
+    if cfg.data.has_test_split:
+        callbacks.append(HeldoutEvaluation(layout))  # before the MLflow callback, whose end logs what it records
     if tracking is not None:
         from raysweep.tracking.sweep import MlflowCallback
 

@@ -253,6 +253,27 @@ class MlflowCallback(Callback):
         local = artifacts.download(best[0]) if best is not None else None
         artifacts.log_trial_artifacts(self._client, run, local, self.metric, history)
 
+    def _log_test(self, parent: str, best_run: Optional[str]) -> None:
+        """The best trial's figures on the held-out test split (`raysweep.sweep.heldout`), as
+        `test/<metric>` on the parent run and the best trial's run; never used for selection."""
+        from mlflow.entities import Metric
+
+        from raysweep.sweep.results import read_test_result
+
+        test = read_test_result(self.layout)
+        if not test:
+            return
+        if "error" in test:
+            self._client.set_tag(parent, "raysweep.test_error", str(test["error"])[:5000])
+            return
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"test/{k}", v, now, 0) for k, v in numeric_metrics(test["metrics"]).items()]
+        for run in [parent] + ([best_run] if best_run else []):
+            self._client.log_batch(run, metrics=metrics)
+            self._client.set_tag(run, "raysweep.test_split", test["split"])
+        self._client.set_tag(parent, "raysweep.test_trial", test["trial_id"])
+        self._client.set_tag(parent, "raysweep.test_samples", str(test["samples"]))
+
     def _finish_sweep(self, interrupted: bool) -> None:
         from raysweep.sweep.results import leaderboard_csv, read_trials
         from raysweep.tracking import artifacts
@@ -276,6 +297,7 @@ class MlflowCallback(Callback):
             if run:
                 self._client.set_tag(parent, "raysweep.best_trial", best.trial_id)
                 self._client.set_tag(parent, "raysweep.best_run_id", run[0])
+            self._log_test(parent, run[0] if run else None)
         if interrupted:
             # the trials Ctrl-C cut short, and the sweep, read as stopped by the user; no model
             # is logged for a sweep whose trials are unfinished (resume logs it at its end)

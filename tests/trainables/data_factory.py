@@ -9,11 +9,13 @@ from a seeded generator, so the same call writes the same files.
     path = pixel_table(tmp_path, n=12, shape=(4, 3, 3), fmt="parquet")
     root = channel_files(tmp_path, ids=["s1", "s2"], channels=["red", "green"])
     root = fake_cifar10(tmp_path, n=20, monkeypatch=monkeypatch)
+    root = fake_cifar100(tmp_path, n_train=200, n_test=50, monkeypatch=monkeypatch)
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -154,3 +156,63 @@ def fake_cifar10(tmp: Path, n: int = 20, *, monkeypatch, seed: int = 0) -> Path:
     monkeypatch.setattr(CIFAR10, "test_list", test)
     monkeypatch.setattr(CIFAR10, "meta", meta)
     return tmp / "cifar"
+
+
+def fake_cifar100(tmp: Path, n_train: int = 200, n_test: int = 50, *, monkeypatch, seed: int = 0) -> Path:
+    """A tiny CIFAR-100 in torchvision's on-disk layout (`cifar-100-python/`: the pickled `train`
+    and `test` files and `meta`), labels `k % 100`. The test images are drawn from a generator
+    of their own, so none equals a training image. As `fake_cifar10`, the files' own checksums
+    replace the real archive's with `monkeypatch`. Returns the root."""
+    from torchvision.datasets import CIFAR100
+
+    folder = tmp / "cifar100" / CIFAR100.base_folder
+    folder.mkdir(parents=True)
+
+    def write(file: str, count: int, rng: np.random.Generator) -> str:
+        data = rng.integers(0, 256, size=(count, 3 * 32 * 32), dtype=np.uint8)  # rows are CHW, as in the real files
+        fine = [k % 100 for k in range(count)]
+        (folder / file).write_bytes(pickle.dumps({"data": data, "fine_labels": fine, "coarse_labels": [k // 5 for k in fine], "filenames": [f"{file}_{k}.png" for k in range(count)]}))
+        return hashlib.md5((folder / file).read_bytes()).hexdigest()
+
+    train = [["train", write("train", n_train, np.random.default_rng(seed))]]
+    test = [["test", write("test", n_test, np.random.default_rng(seed + 1))]]
+    names = [f"class_{k:02d}" for k in range(100)]
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": names, "coarse_label_names": [f"super_{k}" for k in range(20)]}))
+    monkeypatch.setattr(CIFAR100, "train_list", train)
+    monkeypatch.setattr(CIFAR100, "test_list", test)
+    monkeypatch.setattr(CIFAR100, "meta", {**CIFAR100.meta, "md5": hashlib.md5((folder / "meta").read_bytes()).hexdigest()})
+    return tmp / "cifar100"
+
+
+def cifar_rows(root: Path, file: str) -> np.ndarray:
+    """The (N, 32, 32, 3) images of one pickled CIFAR file under `root`, as torchvision reads them."""
+    from torchvision.datasets import CIFAR100
+
+    with open(root / CIFAR100.base_folder / file, "rb") as f:
+        data = pickle.load(f, encoding="latin1")["data"]
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+FAKE_CIFAR100_ENV = "RAYSWEEP_TEST_FAKE_CIFAR100"  # the fake's checksums, for processes monkeypatch cannot reach
+
+
+def fake_cifar100_checksums(root: Path) -> str:
+    """The fake's file checksums as JSON: what `trust_fake_cifar100` reads from the environment."""
+    from torchvision.datasets import CIFAR100
+
+    md5 = {f: hashlib.md5((root / CIFAR100.base_folder / f).read_bytes()).hexdigest() for f in ("train", "test", "meta")}
+    return json.dumps(md5)
+
+
+def trust_fake_cifar100() -> None:
+    """A Ray `worker_process_setup_hook`: in a Ray worker (a trial, the final evaluation), the
+    fake's checksums (from `FAKE_CIFAR100_ENV`) replace the real archive's, as `fake_cifar100`'s
+    monkeypatch does in the test's own process."""
+    import os
+
+    from torchvision.datasets import CIFAR100
+
+    md5 = json.loads(os.environ[FAKE_CIFAR100_ENV])
+    CIFAR100.train_list = [["train", md5["train"]]]
+    CIFAR100.test_list = [["test", md5["test"]]]
+    CIFAR100.meta = {**CIFAR100.meta, "md5": md5["meta"]}

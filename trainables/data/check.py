@@ -31,10 +31,12 @@ class DataSummary:
     train: int
     val: int
     image_shape: tuple
+    test: Optional[int] = None  # samples of the held-out test split, read only for the final evaluation
 
     def __str__(self) -> str:
+        test = f" / {self.test} test (held out)" if self.test is not None else ""
         return (f"{self.samples} samples, {self.classes} classes ({self.task}), "
-                f"{self.train} train / {self.val} val, images {'x'.join(map(str, self.image_shape))}")
+                f"{self.train} train / {self.val} val{test}, images {'x'.join(map(str, self.image_shape))}")
 
 
 def _decode_all(samples: Samples) -> list[tuple]:
@@ -94,7 +96,20 @@ def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
     folds = range(cfg.data.folds) if cfg.data.folds else [None]
     splits = [make_split(cfg.data, samples, f) for f in folds]
     split = splits[cfg.data.fold if cfg.data.folds else 0]
-    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), tuple(shapes[0]))
+    test = _test_samples(cfg, samples)
+    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), tuple(shapes[0]), test)
+
+
+def _test_samples(cfg: SweepConfig, samples: Samples) -> Optional[int]:
+    """Open the held-out test split now, so a missing or unreadable one is refused before any trial."""
+    from trainables.heldout import load_test_samples
+
+    if not cfg.data.has_test_split:
+        return None
+    test = load_test_samples(cfg.data, list(samples.classes))
+    if len(test) == 0:
+        raise DataError("the test split has no samples", path="data.test_path" if cfg.data.test_path else "data.official_test")
+    return len(test)
 
 
 def write_preview(cfg: SweepConfig, path: str | Path, n: int = 16, samples: Optional[Samples] = None) -> Path:

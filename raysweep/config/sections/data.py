@@ -13,6 +13,9 @@ from pydantic import Field, field_validator
 
 from raysweep.config.base import Section, fixed
 
+# the sources a held-out `data.test_path` serves, and the key it stands in for (same layout)
+TEST_PATH_REPLACES = {"csv": "path", "pixel_table": "path", "channel_files": "path", "image_folder": "root"}
+
 
 class DataConfig(Section):
     kind: str = fixed("digits", description="source: digits, digits_lt, synthetic, image_folder, csv, pixel_table, channel_files, torchvision")
@@ -27,6 +30,10 @@ class DataConfig(Section):
     strategy: Literal["stratified", "multilabel_stratified", "group", "plain"] = fixed("stratified")
     group_col: Optional[str] = fixed(None, description="column holding the group id for strategy: group")
     seed: int = fixed(0, description="seed of the split, kept apart from train.seed so every trial sees the same split")
+
+    # the held-out test split: never trained on nor selected on; the best trial is evaluated on it once, at the end
+    official_test: bool = fixed(False, description="torchvision: evaluate the best trial once on the dataset's official test split (train=False) at the end of the sweep")
+    test_path: Optional[str] = fixed(None, description="held-out test data in data.path's layout (csv, pixel_table, channel_files) or data.root's (image_folder): the best trial is evaluated on it once, at the end of the sweep")
 
     # file-backed sources
     path: Optional[str] = fixed(None, description="manifest CSV or pixel table (csv, pixel_table, channel_files)")
@@ -47,6 +54,11 @@ class DataConfig(Section):
     imbalance_ratio: float = fixed(100.0, ge=1, description="largest / smallest class size (digits_lt)")
 
     loader_workers: Union[int, Literal["auto"]] = fixed("auto", description="DataLoader worker processes per training worker; auto: 0 for data held in memory, else cpus_per_worker - 1 (1 to 8), since bench/data_pipeline.py finds 5-7 per GPU keep resnet50 fed at 224 px")
+
+    @property
+    def has_test_split(self) -> bool:
+        """Whether the sweep ends by evaluating its best trial on a held-out test split."""
+        return self.official_test or self.test_path is not None
 
     @field_validator("shape")
     @classmethod

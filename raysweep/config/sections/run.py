@@ -5,7 +5,7 @@ None of these can be searched.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -57,6 +57,11 @@ class SearchConfig(Section):
     max_t: Optional[int] = Field(None, ge=1, description="default: train.epochs")
     time_budget_s: Optional[float] = Field(None, gt=0)
     cv: Optional[CVConfig] = None
+    cases: Optional[list[dict[str, Any]]] = Field(
+        None,
+        description="tied grid axes: a list of rows, each setting the same dotted keys "
+        "({model.name: ..., train.batch_size: ...}); the sweep runs exactly these combinations, crossed with the other grids",
+    )
 
     @model_validator(mode="after")
     def _objectives(self):
