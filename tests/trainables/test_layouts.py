@@ -113,6 +113,14 @@ def test_pixels_and_labels_in_two_files_as_pandas_writes_them(tmp_path, header, 
     assert s.labels.tolist() == [0, 1] * 4
 
 
+def test_an_npz_of_pixels_takes_its_labels_from_a_file_too(tmp_path):
+    x = make.table_pixels(6, (2, 2))
+    np.savez(tmp_path / "x.npz", x=x)
+    pd.DataFrame({"target": ["b", "a"] * 3}).to_csv(tmp_path / "y.csv", index=False)
+    s = load(kind="pixel_table", path=str(tmp_path / "x.npz"), labels_path=str(tmp_path / "y.csv"), label_col="target", reshape=[2, 2])
+    assert s.classes == ["a", "b"] and s.labels.tolist() == [1, 0] * 3
+
+
 def test_a_labels_file_of_another_length_is_refused(tmp_path):
     x, y = make.split_pixel_files(tmp_path, n=8, shape=(2, 2))
     y.write_text("\n".join(y.read_text().splitlines()[:7]) + "\n")

@@ -127,10 +127,10 @@ def _read_npz(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, np.ndarray
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
         raise DataError(f"not a readable .npz file: {e}", source=str(path)) from None
-    for key in ("x", "y"):
+    for key in ("x", "y") if cfg.labels_path is None else ("x",):
         if key not in arrays:
             raise DataError(f"has no array {key!r} (arrays: {', '.join(arrays) or 'none'}); write it with np.savez(path, x=images, y=labels)", source=str(path))
-    x, y = arrays["x"], arrays["y"]
+    x, y = arrays["x"], arrays.get("y", np.zeros(len(arrays["x"])))  # the labels' own file replaces y
     if len(x) != len(y):
         raise DataError(f"x has {len(x)} rows but y has {len(y)}", source=str(path))
     if x.ndim == 2 or cfg.reshape is not None:
@@ -207,7 +207,10 @@ def pixel_table(cfg: DataConfig) -> Samples:
 
     if suffix == ".npz":
         images, y, groups, pixel_max = _read_npz(cfg, path, name)
-        if y.ndim == 2:
+        if cfg.labels_path is not None:
+            cells, where = _read_label_file(cfg, len(images), path)
+            labels, classes, task = encode_labels(cells, sep=cfg.label_sep, declared_classes=cfg.classes, task=cfg.task, where=where)
+        elif y.ndim == 2:
             if cfg.task not in ("auto", "multilabel"):
                 raise DataError(f"y is multi-hot ({y.shape[1]} columns) but data.task is {cfg.task!r}", source=str(path), path="data.task")
             labels = y.astype(np.float32)
