@@ -72,3 +72,45 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
     png = tmp_path / "big.png"
     Image.fromarray(np.zeros((600, 500, 3), np.uint8)).save(png)
     assert FileStore([png], decode=(224, 224)).load(0).shape == (600, 500, 3)  # PNG has no reduced decode
+
+
+def test_a_trial_trains_on_files_of_mixed_sizes_and_its_model_takes_any_size(sweep_file, tmp_path):
+    """Batches of one size from files of three, through a loader worker process (the store's
+    decode size and the transforms cross into it); the deployed model resizes as validation did."""
+    import torch
+
+    from raysweep.config import load_sweep
+    from tests.conftest import tiny_config
+    from trainables.deploy import deployed_model
+    from trainables.session import LocalSession
+    from trainables.trainer import Trainer
+
+    root = make.image_folder(tmp_path, {"a": 6, "b": 6}, size=[(20, 14), (9, 9), (12, 30)], suffix=".jpg")
+    raw = tiny_config(data={"kind": "image_folder", "root": str(root), "loader_workers": 1}, train={"epochs": 1, "batch_size": 4},
+                      augment={"preset": "light", "resize": {"mode": "center_crop", "size": 12, "shorter_side": 14}})
+    session = LocalSession(tmp_path / "run")
+    final = Trainer(load_sweep(sweep_file(raw), run_checks=False).config, session).fit()
+    assert final["epoch"] == 1 and np.isfinite(final["val/loss"])
+    model = deployed_model(session.checkpoints[-1])
+    assert model.any_size
+    with torch.no_grad():
+        for h, w in ((20, 14), (40, 33)):
+            assert model(torch.rand(2, 3, h, w) * 255).shape == (2, 2)
+
+
+def test_validate_reports_a_jpegs_own_size_though_trials_decode_it_smaller(sweep_file, tmp_path):
+    from raysweep.config import load_sweep
+    from tests.conftest import tiny_config
+    from trainables.data.check import check_data
+
+    from trainables.augment import sample_transforms
+    from trainables.data.sources import load_samples
+
+    root = make.image_folder(tmp_path, {"a": 2, "b": 2}, size=[(960, 640), (200, 200)], suffix=".jpg")
+    raw = tiny_config(data={"kind": "image_folder", "root": str(root), "val_fraction": 0.5}, model={"name": "resnet18"})
+    cfg = load_sweep(sweep_file(raw), run_checks=False).config
+    summary = check_data(cfg)
+    assert summary.image_shape == (960, 640, 3) and summary.model_input == (3, 224, 224)
+    samples = load_samples(cfg.data)
+    sample_transforms(cfg, samples)  # as a trial does
+    assert samples.images.load(0).shape == (480, 320, 3)  # half scale: still >= 224 on both sides

@@ -100,7 +100,20 @@ def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
     folds = range(cfg.data.folds) if cfg.data.folds else [None]
     splits = [make_split(cfg.data, samples, f) for f in folds]
     split = splits[cfg.data.fold if cfg.data.folds else 0]
-    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), tuple(shapes[0]), seen)
+    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), _file_shape(samples), seen)
+
+
+def _file_shape(samples: Samples) -> tuple:
+    """The first sample's shape as stored, not as a trial decodes it (a JPEG at reduced scale)."""
+    store = samples.images
+    decode = getattr(store, "decode", None)
+    if decode is None:
+        return tuple(store.load(0).shape)
+    store.decode = None
+    try:
+        return tuple(store.load(0).shape)
+    finally:
+        store.decode = decode
 
 
 def write_preview(cfg: SweepConfig, path: str | Path, n: int = 16, samples: Optional[Samples] = None) -> Path:
