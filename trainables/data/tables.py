@@ -76,7 +76,8 @@ def _batches(cfg: DataConfig, path: Path, keep: tuple[str, ...]) -> tuple[list[s
 
         sep = field_separator(path, cfg.sep)
         names, header = column_names(path, sep)
-        columns = [c for c in names if c not in index_columns(names, cfg.index_col, path)]
+        index = set(index_columns(names, cfg.index_col, path))
+        columns = [c for c in names if c not in index]
         types = {c: (pa.string() if c in keep else pa.float32()) for c in columns}
         options = pcsv.ConvertOptions(column_types=types, include_columns=columns)
         read = pcsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=CSV_BLOCK)
@@ -86,7 +87,8 @@ def _batches(cfg: DataConfig, path: Path, keep: tuple[str, ...]) -> tuple[list[s
     table = pq.ParquetFile(path)
     names = table.schema_arrow.names
     pandas_index = [c for c in (table.schema_arrow.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
-    columns = [c for c in names if c not in index_columns(names, cfg.index_col, path) and c not in pandas_index]
+    index = {*index_columns(names, cfg.index_col, path), *pandas_index}
+    columns = [c for c in names if c not in index]
     return columns, table.iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 
@@ -101,7 +103,7 @@ def _read_rows(cfg: DataConfig, path: Path, name) -> tuple[np.ndarray, list[str]
             col = getattr(cfg, key)
             if col in keep and col not in columns:
                 raise DataError(f"no column {col!r} (columns: {shown(columns)})", source=str(path), path=f"data.{key}")
-        pixel_cols = [c for c in columns if c not in keep]
+        pixel_cols = [c for c in columns if c not in keep]  # `keep` is a tuple of one or two
         shape = row_shape(cfg, len(pixel_cols), path)
         images, cells, groups, start, pixel_max = [], [], [], 0, 0.0
         for batch in batches:
