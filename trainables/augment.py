@@ -11,7 +11,7 @@ the tensor conversion are appended, identically for train and validation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import albumentations as A
 import cv2
@@ -22,6 +22,10 @@ from raysweep.config.sections.model import AugmentConfig
 from raysweep.errors import ConfigError
 from raysweep.registry import Registry, suggest
 from trainables.resize import resize_steps
+
+if TYPE_CHECKING:
+    from raysweep.config.schema import SweepConfig
+    from trainables.data.samples import Samples
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -226,8 +230,8 @@ def build_transforms(
             Transform(_finish([*sizing.val, *pipes.val], cfg, channels), sizing.decode))
 
 
-def sample_transforms(cfg, samples) -> tuple[Transform, Transform]:
-    """(train, validation) transforms of a sweep's (`SweepConfig`) samples, sized for its
+def sample_transforms(cfg: SweepConfig, samples: Samples) -> tuple[Transform, Transform]:
+    """(train, validation) transforms of a sweep's samples, sized for its
     model; an image-file store learns the smallest size it may decode its files at."""
     from trainables.models import input_size
 
