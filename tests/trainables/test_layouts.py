@@ -121,6 +121,15 @@ def test_an_npz_of_pixels_takes_its_labels_from_a_file_too(tmp_path):
     assert s.classes == ["a", "b"] and s.labels.tolist() == [1, 0] * 3
 
 
+def test_a_headerless_table_names_its_label_column_by_position(tmp_path):
+    x = make.table_pixels(6, (2, 2))
+    frame = pd.DataFrame(x)
+    frame.insert(0, "label", ["cat", "dog"] * 3)
+    frame.to_csv(tmp_path / "t.csv", sep=";", header=False, index=False)
+    s = load(kind="pixel_table", path=str(tmp_path / "t.csv"), label_col="0", reshape=[2, 2])
+    assert np.array_equal(s.images.images.reshape(6, -1), x) and s.classes == ["cat", "dog"]
+
+
 def test_a_labels_file_of_another_length_is_refused(tmp_path):
     x, y = make.split_pixel_files(tmp_path, n=8, shape=(2, 2))
     y.write_text("\n".join(y.read_text().splitlines()[:7]) + "\n")
@@ -162,3 +171,20 @@ def test_torchvision_files_that_fail_the_checksum_are_not_called_missing(tmp_pat
         "(Dataset not found or corrupted): a file is missing, truncated or not the official release; "
         "set data.download: true to fetch them again"
     )
+
+
+@pytest.mark.parametrize("row, header", [
+    (["label", "0", "1", "2"], True),    # a table with a label column and pandas' int names
+    (["", "0", "1", "2", "label"], True),  # to_csv() with its index
+    (["0", "1", "2", "3"], True),          # to_csv(index=False) of a bare array
+    (["label", "p0", "p1"], True),
+    (["cat", "0.1", "0.5", "0.2"], False),  # a headerless row: its label, then pixels
+    (["0.1", "0.5", "0.2"], False),
+    (["0", "1"], False),                   # a headerless labels file: index 0, label 1
+    (["target"], True),
+    (["1"], False),
+])
+def test_a_first_row_is_a_header_when_it_names_columns(row, header):
+    from trainables.data.layout import has_header
+
+    assert has_header(row) is header

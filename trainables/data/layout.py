@@ -51,12 +51,18 @@ def _number(cell: str) -> bool:
 
 
 def has_header(cells: list[str]) -> bool:
-    """Whether a first row names columns: a cell that is not a number, pandas' empty index
-    cell, or pandas' default column names 0, 1, ..., n-1 (`to_csv` of a bare array; three
-    or more, since a headerless row of an index and a label may well read '0,1')."""
-    if not cells or cells[0] == "" or not all(_number(c) for c in cells):
+    """Whether a first row names columns: mostly words, pandas' empty index cell first, or
+    numbers that are pandas' default column names 0, 1, ..., k-1 (`to_csv` of a bare
+    array: three or more, or beside a name, since a headerless row of an index and a
+    label may read '0,1').
+    A data row is mostly numbers, whatever its label ('cat;0.1;0.5;...')."""
+    if not cells or cells[0] == "":
         return True
-    return len(cells) >= 3 and cells == [str(i) for i in range(len(cells))]
+    numbers = [c for c in cells if _number(c)]
+    if len(numbers) * 2 < len(cells):
+        return True
+    named = len(numbers) >= 3 or len(numbers) < len(cells)  # 'label,0,1' names; '0,1' may be data
+    return named and numbers == [str(i) for i in range(len(numbers))]
 
 
 def column_names(path: Path, sep: str) -> tuple[list[str], bool]:
