@@ -34,7 +34,7 @@ REPORT = {
     },
     "comp4211_losses": {"search.algorithm": "grid", "optimizer.lr": 0.001, "train.batch_size": 64},
     "ece449_multilabel": {
-        "data.task": "multilabel", "loss.name": "bce", "model.head": "mish_mlp", "model.head_hidden": 256, "model.head_dropout": 0.5,
+        "data.task": "multilabel", "data.image_col": "image_id", "data.label_col": "labels", "loss.name": "bce", "model.head": "mish_mlp", "model.head_hidden": 256, "model.head_dropout": 0.5,
         "optimizer.name": "sgd", "optimizer.lr": 0.05, "optimizer.momentum": 0.9, "optimizer.weight_decay": 5e-5,
         "augment.preset": "ece449", "train.amp": "fp16", "train.reseed_every_epoch": True,
         "scheduler.t_max": 150, "scheduler.min_lr": 5e-6, "scheduler.milestones": [5, 10, 20, 40, 75], "scheduler.decay_rate": 0.25,
@@ -47,6 +47,8 @@ REPORT = {
     "protein_atlas": {
         "data.kind": "channel_files", "data.channels": ["red", "green", "blue"], "data.strategy": "multilabel_stratified", "data.task": "multilabel",
         "model.name": "efficientnet_b0", "model.pretrained": True, "model.in_chans": 3, "loss.name": "bce", "optimizer.name": "adam",
+        # the report resized to 256 and center-cropped 224
+        "augment.resize.mode": "center_crop", "augment.resize.shorter_side": 256, "augment.resize.size": 224,
     },
     "cifar100_losses": {
         "data.kind": "torchvision", "data.name": "CIFAR100", "model.name": "efficientnet_b4", "model.input_size": 224,

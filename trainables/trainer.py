@@ -120,6 +120,7 @@ class Trainer:
             "trained": self.trained,
             "classes": list(self.samples.classes), "task": self.samples.task, "in_chans": self.samples.in_chans,
             "image_size": list(image_size(self.samples)), "pixel_max": self.samples.pixel_max,
+            "one_size": bool(getattr(self.samples.images, "one_size", False)),  # how `augment.resize: auto` treated the data
             "node": getattr(self.session, "node_id", None),
             "mlflow_run_id": self.report_extras.get("mlflow_run_id"),
         }

@@ -10,6 +10,14 @@ from a seeded generator, so the same call writes the same files.
     root = channel_files(tmp_path, ids=["s1", "s2"], channels=["red", "green"])
     root = fake_cifar10(tmp_path, n=20, monkeypatch=monkeypatch)
     root = fake_cifar100(tmp_path, n_train=200, n_test=50, monkeypatch=monkeypatch)
+
+and the layouts the reports' data ship in (`tests/trainables/test_layouts.py`):
+
+    root = image_folder(tmp_path, {"a": 4, "b": 4}, size=[(40, 30), (24, 24), (18, 32)])
+    path = pandas_pixel_table(tmp_path, n=12, shape=(4, 3, 3))          # to_csv() with its index
+    x, y = split_pixel_files(tmp_path, n=12, shape=(4, 3, 3))           # X_train.csv, y_train.csv
+    path, root = id_manifest(tmp_path, ids, labels, header=("image_id", "labels"), suffix=".jpg")
+    path, root = hpa_channel_files(tmp_path, ids, labels, sizes=[...])  # Kaggle HPA 2018 / 2021
 """
 
 from __future__ import annotations
@@ -40,15 +48,18 @@ def write_image(path: Path, size: int | tuple[int, int] = 8, channels: int = 3, 
     return path
 
 
-def image_folder(tmp: Path, classes: dict[str, int], size: int = 8, channels: int = 3, name: str = "images") -> Path:
-    """`tmp/name/<class>/<class>_<k>.png`, `classes[c]` images per class; returns the root."""
+def image_folder(tmp: Path, classes: dict[str, int], size: int | tuple | list = 8, channels: int = 3, name: str = "images",
+                 suffix: str = ".png") -> Path:
+    """`tmp/name/<class>/<class>_<k><suffix>`, `classes[c]` images per class; returns the root.
+    `size`: one size, or a list of sizes taken in turn (files of mixed sizes)."""
     root = tmp / name
     root.mkdir(parents=True, exist_ok=True)
+    sizes = size if isinstance(size, list) else [size]
     seed = 0
     for cls, count in classes.items():
         (root / cls).mkdir(exist_ok=True)
         for k in range(count):
-            write_image(root / cls / f"{cls}_{k}.png", size, channels, seed)
+            write_image(root / cls / f"{cls}_{k}{suffix}", sizes[seed % len(sizes)], channels, seed)
             seed += 1
     return root
 
@@ -216,3 +227,50 @@ def trust_fake_cifar100() -> None:
     CIFAR100.train_list = [["train", md5["train"]]]
     CIFAR100.test_list = [["test", md5["test"]]]
     CIFAR100.meta = {**CIFAR100.meta, "md5": md5["meta"]}
+def pandas_pixel_table(tmp: Path, n: int, shape: tuple[int, ...], *, labels: Optional[Sequence] = None, name: str = "pixels") -> Path:
+    """The table as a notebook saves it: `pd.DataFrame(x)` with a label column, written by
+    `to_csv()` with its defaults, so a leading unnamed index column and int column names
+    (header `,0,1,...,label`)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(table_pixels(n, shape) / 255.0)
+    frame["label"] = list(labels if labels is not None else np.arange(n) % 2)
+    path = tmp / f"{name}.csv"
+    frame.to_csv(path)
+    return path
+
+
+def split_pixel_files(tmp: Path, n: int, shape: tuple[int, ...], *, labels: Optional[Sequence] = None,
+                      header: bool = False, index: bool = False) -> tuple[Path, Path]:
+    """Pixels and labels in two files, `X_train.csv` and `y_train.csv`, as pandas writes
+    them with `to_csv(header=header, index=index)`; returns (x, y)."""
+    import pandas as pd
+
+    x = pd.DataFrame(table_pixels(n, shape) / 255.0)
+    y = pd.Series(list(labels if labels is not None else np.arange(n) % 2), name="label")
+    x.to_csv(tmp / "X_train.csv", header=header, index=index)
+    y.to_csv(tmp / "y_train.csv", header=header, index=index)
+    return tmp / "X_train.csv", tmp / "y_train.csv"
+
+
+def id_manifest(tmp: Path, ids: Sequence[str], labels: Sequence[str], *, header: Sequence[str] = ("image_id", "labels"),
+                suffix: str = ".jpg", sizes: Sequence = (32,), name: str = "train.csv") -> tuple[Path, Path]:
+    """A competition's manifest of sample ids without an extension (ECE449's `image_id,labels`)
+    and the images `root/<id><suffix>`, of `sizes` in turn; returns (manifest, root)."""
+    root = tmp / "images"
+    for k, sample in enumerate(ids):
+        write_image(root / f"{sample}{suffix}", sizes[k % len(sizes)], 3, seed=k)
+    return write_csv(tmp / name, header, zip(ids, labels)), root
+
+
+def hpa_channel_files(tmp: Path, ids: Sequence[str], labels: Sequence[str], *, header: Sequence[str] = ("ID", "Label"),
+                      sizes: Sequence = (16,), channels: Sequence[str] = ("red", "green", "blue", "yellow"),
+                      name: str = "train") -> tuple[Path, Path]:
+    """Kaggle's HPA layout: a manifest (2018: `Id,Target` with '16 0'; 2021: `ID,Label` with
+    '16|0') and one grayscale PNG per channel, `root/<id>_<channel>.png`, each sample of
+    `sizes` in turn (the 2021 images are 1728, 2048 or 3072 px); returns (manifest, root)."""
+    root = tmp / name
+    for k, sample in enumerate(ids):
+        for c, channel in enumerate(channels):
+            write_image(root / f"{sample}_{channel}.png", sizes[k % len(sizes)], 1, seed=k * 16 + c)
+    return write_csv(tmp / f"{name}.csv", header, zip(ids, labels)), root

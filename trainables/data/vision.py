@@ -50,7 +50,20 @@ def open_dataset(cfg: DataConfig, split: str = "train"):
     except (RuntimeError, OSError) as e:
         if cfg.download:
             raise DataError(f"cannot download {cls.__name__} into {cfg.root}: {e}", path="data.root") from None
-        raise DataError(f"no {cls.__name__} data under {cfg.root}; set data.download: true or point data.root at it", path="data.root") from None
+        raise not_found(cls, cfg, e) from None
+
+
+def not_found(cls: type, cfg: DataConfig, error: Exception) -> DataError:
+    """torchvision says 'not found or corrupted' for both: tell them apart by its folder,
+    so files that are there but fail its checksum are not reported as missing."""
+    folder = Path(cfg.root).expanduser() / getattr(cls, "base_folder", "")
+    said = str(error).split(". ")[0].strip().rstrip(".")  # "Dataset not found or corrupted"
+    if getattr(cls, "base_folder", None) and folder.is_dir() and any(folder.iterdir()):
+        return DataError(
+            f"{cls.__name__} files under {folder} are incomplete or fail torchvision's checksum ({said}): "
+            "a file is missing, truncated or not the official release; set data.download: true to fetch them again",
+            path="data.root")
+    return DataError(f"no {cls.__name__} data under {cfg.root} (torchvision: {said}); set data.download: true or point data.root at it", path="data.root")
 
 
 def hwc(images: np.ndarray) -> np.ndarray:

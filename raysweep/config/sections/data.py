@@ -38,9 +38,13 @@ class DataConfig(Section):
     # file-backed sources
     path: Optional[str] = fixed(None, description="manifest CSV or pixel table (csv, pixel_table, channel_files)")
     root: Optional[str] = fixed(None, description="image directory (image_folder, csv, channel_files) or torchvision root")
+    labels_path: Optional[str] = fixed(None, description="pixel_table: a second file holding the labels, one row per row of data.path (X_train.csv and y_train.csv), with or without a header; its column data.label_col, else its only column")
     image_col: str = fixed("image", description="manifest column holding the image path or sample id")
-    label_col: str = fixed("label", description="column holding the label(s)")
-    label_sep: str = fixed(" ", description="separator of multi-label labels, as in '8 5 0'")
+    image_ext: Optional[str] = fixed(None, description="extension added to manifest entries that have none (e.g. .png); by default the one image file named <entry>.* is found")
+    label_col: str = fixed("label", description="column holding the label(s); in a file without a header, its position from 0 as a string ('0')")
+    label_sep: str = fixed("auto", description="separator of multi-label labels, as in '8 5 0' or '8|5|0'; auto: the one of | ; , or space the label cells use")
+    sep: Optional[str] = fixed(None, description="field separator of a manifest or pixel table; by default detected from its first line (comma, tab, semicolon or |)")
+    index_col: Optional[Union[int, str]] = fixed(None, description="a column to drop, by name or position from 0: a row index, as pandas' to_csv() writes; by default a leading unnamed column (pandas' index) is dropped")
     reshape: Optional[list[int]] = fixed(None, description="H, W[, C] of a flattened pixel row")
     image_mode: Optional[Literal["L", "RGB", "RGBA"]] = fixed(None, description="convert every image file to this PIL mode (L: 1 channel, RGB: 3, RGBA: 4); by default a grayscale file stays 1 channel and alpha is dropped")
     channels: Optional[list[str]] = fixed(None, description="channel files in order, e.g. [red, green, blue]")
@@ -73,6 +77,20 @@ class DataConfig(Section):
         if v is not None and (len(v) not in (2, 3) or any(d < 1 for d in v)):
             raise ValueError(f"must be [height, width] or [height, width, channels] of positive sizes, got {v}")
         return v
+
+    @field_validator("sep", "label_sep")
+    @classmethod
+    def _separator(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v != "auto" and len(v) != 1:
+            raise ValueError(f"must be one character (or auto), got {v!r}")
+        return v
+
+    @field_validator("image_ext")
+    @classmethod
+    def _ext(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and (not v.strip(".") or "/" in v):
+            raise ValueError(f"must be a file extension such as .png, got {v!r}")
+        return v if v is None or v.startswith(".") else f".{v}"
 
     @field_validator("channel_pattern")
     @classmethod
