@@ -279,6 +279,14 @@ class MemoryPeak:
         self._thread.join()
 
 
+def create_store(uri: str) -> None:
+    """An MLflow store with its tables made (the first use of a new SQLite store spends seconds
+    on its schema migrations, once in its life, which no sweep after it pays)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).search_experiments(max_results=1)
+
+
 def timed_sweep(raw: dict, storage: Path, name: str, clock_file: Path):
     """`run_sweep` of the sweep `raw`, quietly, with a `trial_clock` writing to `clock_file` in
     place of raysweep's progress table (the only change to raysweep's own path)."""

@@ -107,7 +107,7 @@ class Trainer:
         return int(state["epoch"]) + 1
 
     def _write_checkpoint(self, epoch: int, predictions: list, rngs: list) -> Path:
-        directory = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-"))
+        directory = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-", dir=self.session.scratch_dir))
         save_state(directory, self.state_dict(epoch, rngs))
         (directory / CONFIG_FILE).write_text(json.dumps(self.cfg.model_dump(mode="json", by_alias=True), indent=1))
         arrays = {}
