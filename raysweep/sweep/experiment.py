@@ -90,6 +90,10 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             max_concurrent_trials=the_plan.concurrency,
             time_budget_s=cfg.search.time_budget_s,
             trial_dirname_creator=trial_dirname,  # Tune's own names cut values short
+            # An inline trial's actor trains the next trial once its own ends: the process has
+            # imported torch, timm and raysweep already, and opened the MLflow store (seconds per
+            # trial otherwise, BENCHMARKS.md). A Train trial's actor only waits on its Train run.
+            reuse_actors=cfg.resources.inline,
         ),
         run_config=tune.RunConfig(
             name=layout.sweep_id,
@@ -99,9 +103,17 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             # Tune's own files (trial results, experiment state) reach storage this often; the
             # trials' checkpoints, and the history each holds, are persisted every epoch anyway
             sync_config=tune.SyncConfig(sync_period=SYNC_PERIOD_REMOTE_S if "://" in layout.storage else SYNC_PERIOD_LOCAL_S),
-            failure_config=tune.FailureConfig(max_failures=0),  # Train retries workers; a trial that still fails is ERROR
+            failure_config=tune.FailureConfig(max_failures=_trial_retries(cfg)),
         ),
     )
+
+
+def _trial_retries(cfg) -> int:
+    """How often Tune starts a failed trial again. A Train trial: never, Train has restarted its
+    workers `max_failures` times already. An inline trial: `max_failures` times, from its
+    newest checkpoint (`trainables.tune_session`), as Train would restart its one worker; a
+    diverged trial is among them, and each retry only reports the divergence again."""
+    return cfg.resources.max_failures if cfg.resources.inline else 0
 
 
 def _prepare_env() -> None:

@@ -235,6 +235,10 @@ class MlflowCallback(Callback):
         runs = self._trial_runs(trial_id, last)
         if runs is None:
             return  # the trial never got as far as opening its run
+        if "epoch" in last:
+            # the run may have been opened after the trial's last result came (its worker opens it
+            # without waiting): the epochs it lacks come from the checkpoint before it ends
+            self._log_result(trial_id, last, int(time.time() * 1000))
         run, folds = runs
         end_trial(self._client, run, list(folds.values()), status, tags)
         self._log_trial_artifacts(trial_id, run, int(last.get("epoch", 0)) or None)
