@@ -28,7 +28,7 @@ def tune_epochs(storage: Path, sweep: str, trial: str) -> list[int]:
 
 def training_processes(proc: RaysweepProcess, title: bytes) -> list[int]:
     """Pids of the processes started by this raysweep process whose title (Ray's `ray::<actor>`)
-    starts with `title`: `ray::RayTrainWorker` (a Train worker), `ray::run_trial` (an inline trial)."""
+    starts with `title`: `ray::RayTrainWorker` (a Train worker), `ray::ImplicitFunc` (an inline trial)."""
     sessions = {proc.proc.pid}
     pids = cluster_processes(proc.marker, sessions, proc.since)
     sessions |= {s[1] for s in map(_stat, pids) if s}
@@ -50,7 +50,7 @@ def mlflow_runs(db: Path, experiment: str):
 
 # the process that trains a one-worker trial: the Tune trial actor (the default, inline) or the
 # Ray Train worker (`resources.inline: false`), which Tune, or Train, starts again
-TRAINS_IN = {True: b"ray::run_trial", False: b"ray::RayTrainWorker"}
+TRAINS_IN = {True: b"ray::ImplicitFunc", False: b"ray::RayTrainWorker"}  # Tune names a function trainable ImplicitFunc
 
 
 @pytest.mark.parametrize("inline", [True, False], ids=["inline (default)", "train worker"])
