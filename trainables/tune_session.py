@@ -53,8 +53,10 @@ class TuneSession(Session):
     `storage` is the trial's checkpoint folder (a local path or a pyarrow URI); `metric`
     and `mode` pick the best checkpoint to keep. `report` defaults to `ray.tune.report`."""
 
-    def __init__(self, storage: str, metric: str, mode: str, report: Optional[Callable[[dict], None]] = None, device: Optional[str] = None):
+    def __init__(self, storage: str, metric: str, mode: str, report: Optional[Callable[[dict], None]] = None, device: Optional[str] = None,
+                 resume_from: Optional[str] = None):
         self.storage = storage
+        self.resume_from = resume_from  # a checkpoint folder to start from while `storage` has none
         self.metric = metric
         self.mode = mode
         self._report = report or _tune_report
@@ -103,6 +105,10 @@ class TuneSession(Session):
 
         return self._fs.get_file_info(path).type == pyarrow.fs.FileType.File
 
+    def location(self, name: str) -> str:
+        """Where checkpoint `name` is kept (a path, or a URI for remote storage)."""
+        return self._uri(name)
+
     def latest(self) -> Optional[str]:
         return max(self._kept, default=None)  # names carry the zero-padded epoch
 
@@ -110,7 +116,7 @@ class TuneSession(Session):
     def checkpoint_dir(self) -> Iterator[Optional[Path]]:
         name = self.latest()
         if name is None:
-            yield None
+            yield Path(self.resume_from) if self.resume_from else None
             return
         if "://" not in self.storage:
             yield Path(self._path(name))

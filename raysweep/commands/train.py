@@ -11,7 +11,10 @@ import argparse
 import contextlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Optional
 
 from raysweep.commands import add_overrides
 
@@ -52,19 +55,25 @@ def main(args: argparse.Namespace) -> int:
 
         probe(cfg)  # an unreachable MLflow is refused before Ray starts
 
-    from ray.train import Checkpoint
-
-    from raysweep.connect import connect
-    from trainables.launch import build_trainer
-
-    connect(args.address)
     name = f"{cfg.name}-train-{time.strftime('%Y%m%d-%H%M%S')}"
+    here = cfg.resources.inline and args.address is None
+    if not here:
+        from raysweep.connect import connect
+
+        connect(args.address)
     run = _open_run(cfg, name, args.space)
-    resume = Checkpoint.from_directory(str(Path(args.resume_from).resolve())) if args.resume_from else None
     listeners = [run.listener()] if run else []
-    trainer = build_trainer(cfg, name=name, storage_path=storage_uri(args.storage), resume_from=resume, verbose=True, listeners=listeners)
     try:
-        result = trainer.fit()
+        if here:
+            result = _train_here(cfg, name, storage_uri(args.storage), args.resume_from, listeners)
+        else:
+            from ray.train import Checkpoint
+
+            from trainables.launch import build_trainer
+
+            resume = Checkpoint.from_directory(str(Path(args.resume_from).resolve())) if args.resume_from else None
+            trainer = build_trainer(cfg, name=name, storage_path=storage_uri(args.storage), resume_from=resume, verbose=True, listeners=listeners)
+            result = trainer.fit()
     except BaseException as e:
         if run:
             with contextlib.suppress(Exception):  # the training's own error is the one to show
@@ -79,6 +88,35 @@ def main(args: argparse.Namespace) -> int:
             run.log_checkpoint(Path(checkpoint), cfg.search.primary_metric)
     _print_result(name, cfg, result, run, args.json)
     return 0
+
+
+@dataclass
+class _Trained:
+    """What `_print_result` reads of a training: Ray Train's `Result` has the same two fields."""
+
+    metrics: dict
+    checkpoint: Optional[Any]
+
+
+def _train_here(cfg, name: str, storage: str, resume_from: Optional[str], listeners) -> _Trained:
+    """One worker with no `--address`: the trainer runs in this process, as a sweep's one-worker
+    trial runs in its Tune actor (`trainables.tune_session`): no Ray instance, controller or
+    worker group to start (seconds before the first epoch), the same checkpoints, under
+    `<storage>/<name>/checkpoint_<epoch>`."""
+    import torch
+
+    from raysweep.sweep.layout import join
+    from trainables.trainer import Trainer
+    from trainables.tune_session import TuneSession
+    from trainables.worker import worker_threads
+
+    torch.set_num_threads(worker_threads(cfg.resources.cpus_per_worker))
+    device = "cuda" if cfg.resources.gpus_per_worker > 0 and torch.cuda.is_available() else "cpu"
+    session = TuneSession(join(storage, name), cfg.search.primary_metric, cfg.search.primary_mode,
+                          report=lambda metrics: None, device=device, resume_from=resume_from)
+    metrics = Trainer(cfg, session, listeners=listeners, verbose=True).fit()
+    latest = session.latest()
+    return _Trained(metrics, SimpleNamespace(path=session.location(latest), as_directory=lambda: session.checkpoint_dir()) if latest else None)
 
 
 def _open_run(cfg, name: str, space: str):
