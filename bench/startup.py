@@ -12,7 +12,9 @@ before any timing as a user's is after their first sweep) in one Ray instance;
 the arms' order rotates between repetitions:
 
 - bare: a Tune function trainable written here (load the data, build the model, train
-  and validate each epoch with a plain loop, `tune.report` per epoch);
+  and validate each epoch with a plain loop, `tune.report` per epoch), with Tune's defaults;
+- bare reused: the same with `reuse_actors=True`, as raysweep's one-worker trials run (each
+  actor trains trial after trial): what raysweep adds over the best a bare trainable can do;
 - default: `run_sweep` with raysweep's defaults: tracking on, and a one-worker trial
   trained in its Tune trial actor (`resources.inline` unset);
 - tracking off: the same with `tracking.enabled: false`;
@@ -44,7 +46,7 @@ import harness
 from harness import MemoryPeak, Spread, key_line, print_table
 
 EPOCHS = 2
-ARMS = ("bare", "default", "tracking off", "train worker", "bare 2 CPUs", "DDP 2 workers")
+ARMS = ("bare", "bare reused", "default", "tracking off", "train worker", "bare 2 CPUs", "DDP 2 workers")
 
 
 def sweep_raw(name: str, trials: int, *, at_once: int = 2, epochs: int = EPOCHS, **kw) -> dict:
@@ -83,13 +85,13 @@ def bare_trial(config: dict, cfg=None) -> None:
         tune.report({"epoch": epoch + 1, "val/accuracy": correct / len(split.val)})
 
 
-def run_bare(raw: dict, storage: Path, name: str, cpus: int) -> None:
+def run_bare(raw: dict, storage: Path, name: str, cpus: int, reuse: bool = False) -> None:
     from ray import tune
 
     cfg = harness.validate_config(raw, "bench/startup.py")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(bare_trial, cfg=cfg), {"CPU": cpus}),
-        tune_config=tune.TuneConfig(num_samples=cfg.search.num_samples, max_concurrent_trials=cfg.resources.max_concurrent),
+        tune_config=tune.TuneConfig(num_samples=cfg.search.num_samples, max_concurrent_trials=cfg.resources.max_concurrent, reuse_actors=reuse),
         run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0),
     )
     with harness.quiet():
@@ -103,7 +105,7 @@ def run_arm(arm: str, workdir: Path, rep: int, trials: int, ddp_trials: int) -> 
     name = f"{arm.replace(' ', '_')}_{rep}"
     store = f"sqlite:///{workdir / 'mlflow.db'}"
     clock = workdir / f"{name}.trials.jsonl"
-    if arm == "bare":
+    if arm in ("bare", "bare reused"):
         raw, n = sweep_raw(name, trials), trials
     elif arm == "default":
         raw, n = sweep_raw(name, trials, tracking=store), trials
@@ -121,7 +123,7 @@ def run_arm(arm: str, workdir: Path, rep: int, trials: int, ddp_trials: int) -> 
         with MemoryPeak() as mem:
             t0 = time.perf_counter()
             if arm.startswith("bare"):
-                run_bare(raw, workdir, name, cpus=2 if arm == "bare 2 CPUs" else 1)
+                run_bare(raw, workdir, name, cpus=2 if arm == "bare 2 CPUs" else 1, reuse=arm == "bare reused")
             else:
                 harness.timed_sweep(raw, workdir, name, clock)
             wall = time.perf_counter() - t0
@@ -271,6 +273,8 @@ def main(argv=None) -> int:
         tracking = Spread.of((d["wall"] - o["wall"]) / d["trials"] for d, o in zip(got["default"], got["tracking off"]))
         print_table("MLflow tracking per trial: (default - tracking off) / trials", ["", "seconds"], [["tracking", tracking.show(2, " s")]])
         key["tracking_per_trial_s"] = tracking.median
+    if "bare reused" in arms and "default" in arms:
+        key["default_over_bare_reused_s"] = per_trial("default", "bare reused").median
     if "train worker" in arms:
         key["train_worker_per_trial_s"] = per_trial("train worker", "bare").median
     if "DDP 2 workers" in arms:
