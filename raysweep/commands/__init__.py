@@ -16,7 +16,8 @@ def find_sweep(name_or_path: str, storage: str):
     """The sweep `report` and `resume` name: by its directory, by its id under `storage`, or,
     when no `--storage` was given, wherever the MLflow store recorded a sweep of that id."""
     from raysweep.errors import ConfigError
-    from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, storage_uri
+    from raysweep.storage import storage_uri
+    from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout
 
     try:
         return SweepLayout.find(name_or_path, storage)

@@ -29,10 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object on the last line")
 
 
-def storage_uri(storage: str) -> str:
-    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
-
-
 def main(args: argparse.Namespace) -> int:
     from raysweep.config import load_sweep
     from raysweep.errors import ConfigError
@@ -55,6 +51,7 @@ def main(args: argparse.Namespace) -> int:
     from ray.train import Checkpoint
 
     from raysweep.connect import connect
+    from raysweep.storage import storage_uri
     from trainables.launch import build_trainer
 
     connect(args.address)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
+from raysweep.scores import best as best_by, rank_key
 from raysweep.sweep.layout import INTERRUPTED_FILE, STOPPING_RULE, SweepLayout
 from raysweep.sweep.outcome import describe
 
@@ -36,10 +36,6 @@ class TrialRow:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _history(layout: SweepLayout, logdir: str) -> list[dict]:
@@ -111,8 +107,7 @@ def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[st
     """`epochs`: the epoch a trial finishes at; `rule`: the trial scheduler; `interrupted`: the
     sweep was stopped by Ctrl-C (for `outcome`)."""
     history, tune_history, checkpoint_run, cap = _trial_history(layout, state)
-    scored = [h for h in history if _finite(h.get(metric))]
-    best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
+    best = best_by(history, mode, key=lambda h: h.get(metric))
     last = history[-1] if history else {}
     config = state.get("config") or {}
     epochs_done = int(last.get("epoch", 0))
@@ -163,8 +158,7 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
         _row(layout, state, metric, mode, dims, epochs=epochs, rule=rule, interrupted=stopped_by_user and state["status"] in ("RUNNING", "PENDING", "PAUSED"))
         for state in _trial_states(layout)
     ]
-    missing = -math.inf if mode == "max" else math.inf
-    rows.sort(key=lambda r: r.metric if r.metric is not None else missing, reverse=mode == "max")
+    rows.sort(key=lambda r: rank_key(r.metric, mode))
     return rows, metric, mode
 
 
