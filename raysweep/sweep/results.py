@@ -56,7 +56,15 @@ def _history(layout: SweepLayout, logdir: str) -> list[dict]:
 
 
 def _trial_states(layout: SweepLayout) -> list[dict]:
-    """Tune's latest experiment snapshot: each trial's id, status, config and directory."""
+    """Tune's latest experiment snapshot: each trial's id, status, config and directory.
+
+    Tune's public reader of this file is `ray.tune.ExperimentAnalysis` (`ResultGrid`), but it
+    imports Ray and Tune (seconds; `raysweep report` takes a fraction of one and a test holds
+    it to importing neither Ray nor torch). So
+    the snapshot's JSON is read here, its few fields only: `trial_data`, each entry a
+    (trial state JSON, runtime metadata JSON) pair as `Trial.get_json_state` writes it in
+    Ray 2.x (ray/tune/experiment/trial.py). The tests read the same sweeps back through
+    `ExperimentAnalysis` and compare (tests/e2e/test_record_agrees.py)."""
     names = [n for n in layout.listdir() if n.startswith("experiment_state-") and n.endswith(".json")]
     if not names:
         return []
