@@ -424,7 +424,7 @@ def test_an_unreachable_mlflow_is_refused_without_its_password(tmp_path, monkeyp
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     write_sweep(tmp_path, sweep(tracking={"uri": "http://alice:s3cret@127.0.0.1:1"}))
-    loaded = load_sweep(tmp_path / "sweep.yaml", run_checks=False)
+    loaded = load_sweep(tmp_path / "sweep.yaml")
     with pytest.raises(ConfigError) as info:
         open_sweep(loaded, SweepLayout(str(tmp_path / "results"), "tiny"), {"config_hash": "0"})
     line = info.value.line()

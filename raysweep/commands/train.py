@@ -30,10 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
     from raysweep.errors import ConfigError
 
-    sweep = load_sweep(args.space, args.overrides)
+    sweep = load_checked(args.space, args.overrides)
     cfg = sweep.config
     if args.workers is not None:
         if args.workers < 1:

@@ -19,9 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
 
-    sweep = load_sweep(args.space, args.overrides)
+    sweep = load_checked(args.space, args.overrides)
     dims = ", ".join(f"{k} ({d.kind})" for k, d in sweep.space.items()) or "none"
     print(f"ok: {args.space}: sweep {sweep.name!r}, searched: {dims}")
     if args.data:

@@ -191,8 +191,10 @@ def _check_domain(path: str, dom: Domain, defaults: dict, source: str, overridde
             raise ConfigError(message + f" (with {path} = {show(value)})", source=_source_of(err_path, source, overridden), path=err_path) from None
 
 
-def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: bool = True) -> Sweep:
-    """Load, override and validate a sweep file; raise `ConfigError` on any mistake."""
+def load_sweep(path: str | Path, overrides: Iterable[str] = ()) -> Sweep:
+    """Load, override and validate a sweep file; raise `ConfigError` on any mistake in it.
+    The cross-field checks that ask the registries are the commands' to run on the result
+    (`raysweep.commands.load_checked`)."""
     source = str(path)
     raw = read_yaml(path)
     parsed = [parse_override(o) for o in overrides]
@@ -209,10 +211,4 @@ def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: b
     for dpath, dom in space.items():
         _check_domain(dpath, dom, defaults, source, overridden)
 
-    sweep = Sweep(source=source, raw=raw, config=config, space=space, overridden=overridden)
-    if run_checks:
-        import raysweep.search.checks  # noqa: F401  (registers the search section's checks)
-        from raysweep.config.checks import run_checks as _run
-
-        _run(sweep)
-    return sweep
+    return Sweep(source=source, raw=raw, config=config, space=space, overridden=overridden)

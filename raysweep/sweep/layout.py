@@ -141,9 +141,9 @@ class SweepLayout:
         local = Path(_local_copy_dir()) / f"{self.sweep_id}.yaml"
         local.write_text(text)
         try:
-            # checked when the sweep started; the checks that ask the trainables' registries
-            # would import torch and timm into `raysweep report`, which only reads a table
-            return load_sweep(local, run_checks=False)
+            # checked when the sweep started (`raysweep.commands.load_checked`); the checks that ask
+            # the trainables' registries would import torch and timm into `raysweep report`
+            return load_sweep(local)
         except UserError as e:
             raise e.with_source(self.path(SWEEP_FILE)) from None
 

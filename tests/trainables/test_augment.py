@@ -149,7 +149,7 @@ def test_pasted_pipeline_round_trips_through_the_sweep_file(sweep_file):
         A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(4, 4), hole_width_range=(4, 4), p=0.5),
     ])
     text = yaml.safe_dump(A.to_dict(original))
-    sweep = load_sweep(sweep_file(tiny_config(augment={"pipeline": yaml.safe_load(text), "normalize": "none"})), run_checks=False)
+    sweep = load_sweep(sweep_file(tiny_config(augment={"pipeline": yaml.safe_load(text), "normalize": "none"})))
     train, _ = build_transforms(sweep.config.augment, 24, 24, 3)
     images = [image(24, 24, seed=k) for k in range(8)]
     original.set_random_seed(7)

@@ -463,13 +463,13 @@ def test_every_loss_gives_a_finite_gradient(name, kwargs):
     ({"name": "sigmoid_focal", "alpha": 0.25}, {"task": "multilabel"}),
 ])
 def test_the_trainer_trains_with_the_loss(sweep_file, tmp_path, loss, data):
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
     from tests.conftest import tiny_config
     from trainables.session import LocalSession
     from trainables.trainer import Trainer
 
     raw = tiny_config(loss=loss, data=data, model={"kwargs": {"widths": [6, 12]}}, train={"epochs": 2})
-    cfg = load_sweep(sweep_file(raw), run_checks=True).config
+    cfg = load_checked(sweep_file(raw)).config
     trainer = Trainer(cfg, LocalSession(tmp_path))
     final = trainer.fit()
     assert final["epoch"] == 2 and math.isfinite(final["train/loss"]) and "diverged" not in final

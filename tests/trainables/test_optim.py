@@ -228,7 +228,7 @@ def test_an_unknown_schedule_suggests_the_name():
 
 def test_amp_and_channels_last_are_harmless_no_ops_on_cpu(sweep_file, tmp_path):
     def fit(**train):
-        cfg = load_sweep(sweep_file(tiny_config(train={"epochs": 1, **train}), name=f"{len(train)}.yaml"), run_checks=False).config
+        cfg = load_sweep(sweep_file(tiny_config(train={"epochs": 1, **train}), name=f"{len(train)}.yaml")).config
         trainer = Trainer(cfg, LocalSession(tmp_path / str(len(train)), device="cpu"))
         return trainer.fit(), trainer.folds[0].module.state_dict()
 

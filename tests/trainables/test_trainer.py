@@ -16,7 +16,7 @@ from trainables.trainer import Trainer
 
 
 def config(sweep_file, **sections):
-    return load_sweep(sweep_file(tiny_config(**sections)), run_checks=False).config
+    return load_sweep(sweep_file(tiny_config(**sections))).config
 
 
 class Interrupted(Exception):
