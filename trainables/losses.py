@@ -138,9 +138,19 @@ class _CrossEntropy(Loss):
         return F.cross_entropy(logits, targets, weight=self.weight, label_smoothing=self.label_smoothing)
 
 
+def balanced_weights(class_counts) -> torch.Tensor:
+    """sklearn's `compute_class_weight("balanced")`: n / (k n_j). sklearn refuses a class with
+    no sample; one counts here as a single sample. Its weight never applies (no target is of
+    that class) and the weighted mean sum w_y l / sum w_y does not change with the others' scale."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    counts = np.maximum(np.asarray(class_counts, dtype=np.int64), 1)
+    labels = np.arange(len(counts))
+    return torch.tensor(compute_class_weight("balanced", classes=labels, y=np.repeat(labels, counts)), dtype=torch.float32)
+
+
 _CLASS_WEIGHTS = {
-    # sklearn's compute_class_weight("balanced"): n / (k * n_j)
-    "balanced": lambda counts, beta: torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32),
+    "balanced": lambda counts, beta: balanced_weights(counts),
     "effective_number": lambda counts, beta: effective_number_weights(counts, beta),
 }
 

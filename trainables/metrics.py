@@ -8,7 +8,8 @@ once: the figures are exactly those of a single-process evaluation.
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+import warnings
+from typing import Sequence
 
 import numpy as np
 from scipy.special import expit
@@ -80,7 +81,7 @@ def classification_metrics(
         out["balanced_accuracy"] = _multilabel_balanced_accuracy(targets, preds)
         out.update(_ranking_metrics(targets, scores))
     else:
-        out["balanced_accuracy"] = _balanced_accuracy(targets, preds, labels)
+        out["balanced_accuracy"] = _balanced_accuracy(targets, preds)
         if task == "binary" and scores.shape[1] == 2:
             out.update(_ranking_metrics((targets == 1)[:, None].astype(np.int64), (scores[:, 1] - scores[:, 0])[:, None]))
     precision, recall, f1, _ = skm.precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)
@@ -92,11 +93,14 @@ def classification_metrics(
     return {k: float(v) for k, v in out.items()}
 
 
-def _balanced_accuracy(targets: np.ndarray, preds: np.ndarray, labels: list[int]) -> float:
-    """Mean recall over the classes present in `targets` (sklearn's definition)."""
-    recalls = skm.recall_score(targets, preds, labels=labels, average=None, zero_division=0)
-    present = np.isin(labels, np.unique(targets))
-    return float(recalls[present].mean()) if present.any() else 0.0
+def _balanced_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:
+    """Mean recall over the classes present in `targets`: sklearn's, which warns (here
+    silenced) when a class is predicted that the validation set does not hold, or when it
+    holds one class only: both are ordinary in a small validation fold."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        return float(skm.balanced_accuracy_score(targets, preds))
 
 
 def _multilabel_balanced_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:
