@@ -2,6 +2,7 @@
 against a float64 re-implementation on random inputs; gradients; epoch-dependent LDAM-DRW;
 the mutual-channel loss's channel groups, mask and terms; and the user errors."""
 
+import inspect
 import math
 
 import numpy as np
@@ -61,6 +62,15 @@ def test_every_loss_is_registered_with_its_keys_and_tasks():
     for name in ("ce", "focal", "flsd53", "ldam", "recall", "mc"):
         assert "multilabel" not in loss_tasks(name), name
     assert "multilabel" in loss_tasks("bce") and "multilabel" in loss_tasks("sigmoid_focal")
+
+
+def test_a_loss_is_a_frozen_record_of_its_factory_and_tasks():
+    import dataclasses
+
+    info = LOSSES.get("focal")
+    assert (info.name, info.tasks) == ("focal", loss_tasks("focal")) and "gamma" in inspect.signature(info.factory).parameters
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.tasks = ("multilabel",)  # type: ignore[misc]
 
 
 def test_every_loss_key_is_a_key_of_the_loss_section():

@@ -41,6 +41,13 @@ def test_optimizer_class_and_hyperparameters(fields, cls, expected):
         assert opt.defaults[key] == value, key
 
 
+def test_optimizer_aliases_are_registered_names():
+    from trainables.optim import OPTIMIZER_ALIASES, optimizer_names, resolve_optimizer_name
+
+    assert list(OPTIMIZER_ALIASES) == ["ranger"] and "ranger" in optimizer_names()
+    assert resolve_optimizer_name("ranger") == "lookahead_radam" and resolve_optimizer_name("adamw") == "adamw"
+
+
 def test_ranger_is_lookahead_around_radam():
     opt = build_optimizer(net(), OptimizerConfig(name="ranger", lr=3e-4))
     assert isinstance(opt, Lookahead)

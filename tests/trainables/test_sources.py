@@ -321,3 +321,14 @@ def test_a_trial_trains_from_files_through_loader_workers(sweep_file, tmp_path):
     session = LocalSession(tmp_path / "run")
     final = Trainer(cfg, session).fit()
     assert final["epoch"] == 1 and np.isfinite(final["val/loss"])
+
+
+def test_a_source_is_a_frozen_record_in_the_registry():
+    import dataclasses
+
+    from trainables.data.registry import SourceInfo
+
+    info = SOURCES.get("torchvision")
+    assert isinstance(info, SourceInfo) and info.name == "torchvision" and callable(info.load)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.requires = ()  # type: ignore[misc]
