@@ -79,3 +79,31 @@ def augment_known(cfg: SweepConfig) -> None:
 
     PRESETS.get(cfg.augment.preset, path="augment.preset")
 
+
+
+@check
+def metric_reported(cfg: SweepConfig) -> None:
+    """`search.metric` must be a key the trainer reports. The per-class keys
+    (`val/f1/<class>`) are checked here against declared `data.classes`, else once the data
+    is open (`trainables.data.check.check_data`)."""
+    refuse_unreported_metrics(cfg, cfg.data.task, cfg.data.classes)
+
+
+def refuse_unreported_metrics(cfg: SweepConfig, task: str, classes) -> None:
+    """Refuse a `search.metric` that a trainer of `cfg` never reports for data of `task` and
+    `classes` (None: not known yet, and any per-class key passes), naming the closest key."""
+    import difflib
+
+    from trainables.metrics import PER_CLASS
+    from trainables.trainer import reported_metrics
+
+    reported = reported_metrics(cfg, task, classes)
+    for metric in cfg.search.metrics:
+        kind = metric.split("/")[1] if metric.startswith("val/") and metric.count("/") >= 2 else None
+        if metric in reported or (classes is None and kind in PER_CLASS):
+            continue
+        close = difflib.get_close_matches(metric, sorted(reported), n=1, cutoff=0.5)
+        hint = f", did you mean {close[0]!r}?" if close else ""
+        allowed = sorted(n for n in reported if n.startswith("val/") and n.count("/") == 1) + ["train/loss"]
+        allowed += [f"val/{kind}/<class>" for kind in PER_CLASS]
+        raise ConfigError(f"the trainer never reports {metric!r}{hint}; allowed: {', '.join(allowed)}", path="search.metric")

@@ -36,6 +36,24 @@ from trainables.session import Session, TrialStopped
 CV_SCALARS = ("loss", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy", "auroc", "map")
 
 
+EPOCH_KEYS = ("epoch", "train/loss", "lr", "epoch_time_s", "images_per_s")  # beside val/*, every epoch
+
+
+def reported_metrics(cfg: SweepConfig, task: str, classes: Optional[Sequence[str]]) -> set[str]:
+    """Every key a trainer of `cfg` reports each epoch, for data of `task` ("auto": any task)
+    and `classes` (None: not known yet, and then no per-class key is listed)."""
+    from trainables.metrics import TASKS, metric_names
+
+    val = {"loss"}
+    for t in TASKS if task == "auto" else (task,):
+        val.update(metric_names(t, classes, tuned_threshold=cfg.train.tune_threshold))
+    names = {*EPOCH_KEYS, *(f"val/{n}" for n in val)}
+    if per_trial_cv(cfg):
+        names.update(f"val/{n}_std" for n in CV_SCALARS if n in val)
+        names.update(f"fold{k}/val/{n}" for k in range(cfg.data.folds) for n in CV_SCALARS if n in val)
+    return names
+
+
 def progress_line(metrics: dict[str, Any], cfg: SweepConfig) -> str:
     keys = ("train/loss", "val/loss", cfg.search.primary_metric)
     shown = "  ".join(f"{k} {metrics[k]:.4f}" for k in dict.fromkeys(keys) if k in metrics)

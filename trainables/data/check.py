@@ -18,6 +18,7 @@ import numpy as np
 
 from raysweep.config.schema import SweepConfig
 from raysweep.errors import DataError
+from trainables.checks import refuse_unreported_metrics
 from trainables.data.samples import Samples
 from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
@@ -88,6 +89,7 @@ def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
     empty = [samples.classes[c] for c, n in enumerate(counts) if n == 0]
     if empty:
         raise DataError(f"class {empty[0]!r} has no samples", path="data")
+    refuse_unreported_metrics(cfg, samples.task, samples.classes)  # the per-class keys, now the classes are known
     shapes = _decode_all(samples) if decode else [samples.images.load(0).shape]
     _check_channels(cfg, samples, shapes)
     _check_sizes(cfg, samples, shapes)
