@@ -400,7 +400,7 @@ def in_process(args: list[str], cwd: Path, env: dict, capsys) -> subprocess.Comp
 
 
 # these also run as a real process: a config, a data and a command-line mistake, each command
-IN_A_PROCESS = ("unknown-key", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file", "name-taken")
+IN_A_PROCESS = ("unknown-key", "misspelt-metric", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file", "name-taken")
 
 
 def _check_case(tmp_path, case: Case, run) -> None:

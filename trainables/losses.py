@@ -10,7 +10,7 @@ parameters of the factory are the `loss.*` keys it takes, so the search space
 knows that `loss.gamma` belongs to `focal` and not to `ce`. `class_counts`
 (training samples per class) and `num_classes` are passed by the trainer to
 the factories that ask for them. `tasks` says which `data.task` values a loss
-can serve (checked in `raysweep.config.checks`). Every loss averages over the
+can serve (checked in `trainables.checks`). Every loss averages over the
 batch.
 """
 
