@@ -292,7 +292,7 @@ def timed_sweep(raw: dict, storage: Path, name: str, clock_file: Path):
     place of raysweep's progress table (the only change to raysweep's own path)."""
     import yaml
 
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
     from raysweep.sweep import experiment
 
     path = storage / f"{name}.yaml"
@@ -301,7 +301,7 @@ def timed_sweep(raw: dict, storage: Path, name: str, clock_file: Path):
     experiment.ProgressTable = trial_clock(clock_file, base=original)
     try:
         with quiet():
-            return experiment.run_sweep(load_sweep(path), storage=str(storage), name=name)
+            return experiment.run_sweep(load_checked(path), storage=str(storage), name=name)
     finally:
         experiment.ProgressTable = original
 

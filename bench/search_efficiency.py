@@ -106,7 +106,7 @@ def run_method(job: tuple) -> dict:
     from ray.tune.schedulers import TrialScheduler
     from ray.tune.search import Searcher
 
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
     from raysweep.search.schedulers import build_trial_scheduler
     from raysweep.sweep.experiment import searcher_for
     from trainables.session import Session
@@ -116,7 +116,7 @@ def run_method(job: tuple) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         path = Path(tmp) / "sweep.yaml"
         path.write_text(yaml.safe_dump(sweep_raw(method, seed, epochs, tiny, grace, reduction)))
-        sweep = load_sweep(path)
+        sweep = load_checked(path)
     searcher, _, _ = searcher_for(sweep)
     search = sweep.config.search
     scheduler = build_trial_scheduler(search, sweep.config.train.epochs) if search.scheduler == "asha" else None

@@ -283,6 +283,26 @@ CASES = {
         sweep(search={**MULTI_OBJECTIVE, "scheduler": "asha"}),
     ),
     "max-t-above-epochs": validate("error: sweep.yaml: search.max_t: must be <= train.epochs (2), got 5", sweep(search={"max_t": 5})),
+    "unknown-metric": validate(
+        "error: sweep.yaml: search.metric: the trainer never reports 'val/not_a_metric', did you mean 'val/auroc'?; allowed: val/accuracy, val/auroc, "
+        "val/balanced_accuracy, val/loss, val/macro_f1, val/map, val/micro_f1, val/weighted_f1, train/loss, val/precision/<class>, val/recall/<class>, val/f1/<class>",
+        sweep(search={"metric": "val/not_a_metric"}),
+    ),
+    "misspelt-metric": validate(
+        "error: sweep.yaml: search.metric: the trainer never reports 'val/macro-f1', did you mean 'val/macro_f1'?; allowed: val/accuracy, "
+        "val/balanced_accuracy, val/loss, val/macro_f1, val/micro_f1, val/weighted_f1, train/loss, val/precision/<class>, val/recall/<class>, val/f1/<class>",
+        sweep(data={"task": "multiclass"}, search={"metric": "val/macro-f1"}),
+    ),
+    "second-metric-of-two": validate(
+        "error: sweep.yaml: search.metric: the trainer never reports 'val/los', did you mean 'val/loss'?; allowed: val/accuracy, val/auroc, "
+        "val/balanced_accuracy, val/loss, val/macro_f1, val/map, val/micro_f1, val/weighted_f1, train/loss, val/precision/<class>, val/recall/<class>, val/f1/<class>",
+        sweep(search={"metric": ["val/macro_f1", "val/los"], "mode": ["max", "min"], "scheduler": "none"}),
+    ),
+    "per-class-metric-of-a-declared-class": validate(
+        "error: sweep.yaml: search.metric: the trainer never reports 'val/f1/cta', did you mean 'val/f1/cat'?; allowed: val/accuracy, val/auroc, "
+        "val/balanced_accuracy, val/loss, val/macro_f1, val/map, val/micro_f1, val/weighted_f1, train/loss, val/precision/<class>, val/recall/<class>, val/f1/<class>",
+        sweep(data={"classes": ["cat", "dog", "eel"]}, search={"metric": "val/f1/cta"}),
+    ),
     "cv-without-folds": validate("error: sweep.yaml: search.cv.mode: cross-validation (per_trial) needs data.folds", sweep(search={"cv": {"mode": "per_trial"}})),
     # -- the file itself and --set -----------------------------------------------------------------
     "bad-yaml": validate("error: sweep.yaml: line 2: not valid YAML: expected ',' or ']', but got '<stream end>'", "name: [unclosed\n"),
@@ -308,6 +328,11 @@ CASES = {
     # -- the data, through `raysweep validate --data` --------------------------------------------
     "missing-directory": data_case(VALIDATE_DATA, missing_dir, "error: sweep.yaml: data.root: no such directory: {tmp}/gone"),
     "missing-directory-set": data_case(VALIDATE_DATA, missing_dir, "error: --set: data.root: no such directory: {tmp}/elsewhere", "--set", "data.root=elsewhere"),
+    "per-class-metric-of-the-datas-classes": data_case(
+        VALIDATE_DATA, lambda tmp: sweep(search={"metric": "val/f1/3"}),
+        "error: sweep.yaml: search.metric: the trainer never reports 'val/f1/3', did you mean 'val/f1/2'?; allowed: val/accuracy, "
+        "val/balanced_accuracy, val/loss, val/macro_f1, val/micro_f1, val/weighted_f1, train/loss, val/precision/<class>, val/recall/<class>, val/f1/<class>",
+    ),
     "missing-manifest": data_case(VALIDATE_DATA, missing_manifest, "error: sweep.yaml: data.path: no such file: {tmp}/nope.csv"),
     "missing-image": data_case(VALIDATE_DATA, missing_image, "error: {tmp}/c.png: no such file ({tmp}/manifest.csv line 4)"),
     "missing-channel-file": data_case(VALIDATE_DATA, missing_channel_file, "error: {tmp}/channels/s3_green.png: no such file ({tmp}/manifest.csv line 4)"),
@@ -428,7 +453,7 @@ def in_process(args: list[str], cwd: Path, env: dict, capsys) -> subprocess.Comp
 
 
 # these also run as a real process: a config, a data and a command-line mistake, each command
-IN_A_PROCESS = ("unknown-key", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file", "name-taken")
+IN_A_PROCESS = ("unknown-key", "misspelt-metric", "python-tag", "corrupt-image", "run-label-not-in-classes", "unreachable-address", "storage-is-a-file", "name-taken")
 
 
 def _check_case(tmp_path, case: Case, run) -> None:
@@ -477,7 +502,7 @@ def test_an_unreachable_mlflow_is_refused_without_its_password(tmp_path, monkeyp
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     write_sweep(tmp_path, sweep(tracking={"uri": "http://alice:s3cret@127.0.0.1:1"}))
-    loaded = load_sweep(tmp_path / "sweep.yaml", run_checks=False)
+    loaded = load_sweep(tmp_path / "sweep.yaml")
     with pytest.raises(ConfigError) as info:
         open_sweep(loaded, SweepLayout(str(tmp_path / "results"), "tiny"), {"config_hash": "0"})
     line = info.value.line()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from raysweep.commands import load_checked
 from raysweep.config import load_sweep
 from tests.conftest import REPO
 from trainables.session import LocalSession
@@ -75,7 +76,7 @@ def dotted(cfg, path: str):
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_recipe_passes_validate(path):
-    sweep = load_sweep(path)  # schema, search domains and every cross-field check, as `raysweep validate`
+    sweep = load_checked(path)  # schema, search domains and every cross-field check, as `raysweep validate`
     assert sweep.name == path.stem
     assert path.read_text().startswith("#")  # a header citing the report and the commands
 
@@ -86,7 +87,7 @@ def test_every_report_has_a_recipe_and_a_smoke_run():
 
 @pytest.mark.parametrize("name", sorted(REPORT))
 def test_recipe_keeps_its_reports_settings(name):
-    sweep = load_sweep(REPO / "search_spaces" / f"{name}.yaml", run_checks=False)
+    sweep = load_sweep(REPO / "search_spaces" / f"{name}.yaml")
     for key, value in REPORT[name].items():
         assert dotted(sweep.config, key) == value, key
     for key, values in GRIDS.get(name, {}).items():
@@ -120,7 +121,7 @@ def smoke_run(cfg, tmp_path: Path) -> dict:
 
 @pytest.mark.parametrize("name", sorted(SMOKE))
 def test_recipe_trains_one_step_at_its_defaults(name, tmp_path):
-    sweep = load_sweep(REPO / "search_spaces" / f"{name}.yaml", smoke_overrides(name))
+    sweep = load_checked(REPO / "search_spaces" / f"{name}.yaml", smoke_overrides(name))
     final = smoke_run(sweep.config, tmp_path)
     assert sweep.config.search.primary_metric in final
 
@@ -130,7 +131,7 @@ LOSS_CELLS = [(name, loss) for name in sorted(GRIDS) for loss in GRIDS[name].get
 
 @pytest.mark.parametrize("name, loss", LOSS_CELLS, ids=[f"{n}-{l}" for n, l in LOSS_CELLS])
 def test_every_loss_of_a_recipes_grid_trains_one_step(name, loss, tmp_path):
-    sweep = load_sweep(REPO / "search_spaces" / f"{name}.yaml", smoke_overrides(name))
+    sweep = load_checked(REPO / "search_spaces" / f"{name}.yaml", smoke_overrides(name))
     cfg = sweep.resolve({"loss.name": loss})
     assert cfg.loss.name == loss
     smoke_run(cfg, tmp_path)

@@ -102,8 +102,8 @@ def _ece449(h: int, w: int, c: int) -> Pipelines:
 
 @PRESETS.register("cifar_hw2")
 def _cifar_hw2(h: int, w: int, c: int) -> Pipelines:
-    """The CIFAR-100 homework's pipeline: AutoAugment (CIFAR-10 policy, approximated
-    with albumentations, see `trainables.autoaugment`), rotation within 10 degrees,
+    """The CIFAR-100 homework's pipeline: AutoAugment (torchvision's CIFAR-10 policy, see
+    `trainables.autoaugment`), rotation within 10 degrees,
     horizontal flip and Gaussian noise, at the data's own size (the report upsamples
     to 224 inside the model: `model.input_size: 224`)."""
     from trainables.autoaugment import cifar10_policy

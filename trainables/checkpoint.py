@@ -8,7 +8,6 @@ killed mid-write leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-STATE_FILE = "state.pt"
-CONFIG_FILE = "trial_config.json"
+from raysweep.storage import write_local_file
+from trainables.checkpoint_files import STATE_FILE
 
 
 def save_state(directory: str | Path, state: dict[str, Any]) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / STATE_FILE
-    tmp = directory / f".{STATE_FILE}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    return final
+    return write_local_file(directory / STATE_FILE, lambda fh: torch.save(state, fh), sync=True)
 
 
 def load_state(directory: str | Path) -> dict[str, Any]:

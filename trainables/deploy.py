@@ -289,8 +289,7 @@ class DeployedClassifier(nn.Module):
 
 
 def _checkpoint_files() -> tuple[str, str, str, str]:
-    from trainables.checkpoint import CONFIG_FILE
-    from trainables.trainer import META_FILE, PREDICTIONS_FILE, SPLITS_FILE
+    from trainables.checkpoint_files import CONFIG_FILE, META_FILE, PREDICTIONS_FILE, SPLITS_FILE
 
     return META_FILE, CONFIG_FILE, PREDICTIONS_FILE, SPLITS_FILE
 

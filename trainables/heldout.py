@@ -77,7 +77,7 @@ def evaluate_checkpoint(checkpoint: Path, samples: Samples) -> dict:
     """The checkpoint's scalar metrics on `samples` (under per-trial cross-validation, the mean of
     its folds' probabilities), with the same metric functions as validation."""
     from trainables.metrics import classification_metrics, nll
-    from trainables.trainer import META_FILE
+    from trainables.checkpoint_files import META_FILE
 
     checkpoint = Path(checkpoint)
     meta = json.loads((checkpoint / META_FILE).read_text())
@@ -95,7 +95,7 @@ def evaluate_checkpoint(checkpoint: Path, samples: Samples) -> dict:
 
 def evaluate(checkpoint: Path, cfg: DataConfig) -> dict:
     """Evaluate a trainer checkpoint on the test split of `cfg` (what the sweep's end runs)."""
-    from trainables.trainer import META_FILE
+    from trainables.checkpoint_files import META_FILE
 
     classes = json.loads((Path(checkpoint) / META_FILE).read_text())["classes"]
     return evaluate_checkpoint(checkpoint, load_test_samples(cfg, classes))

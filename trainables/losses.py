@@ -10,13 +10,14 @@ parameters of the factory are the `loss.*` keys it takes, so the search space
 knows that `loss.gamma` belongs to `focal` and not to `ce`. `class_counts`
 (training samples per class) and `num_classes` are passed by the trainer to
 the factories that ask for them. `tasks` says which `data.task` values a loss
-can serve (checked in `raysweep.config.checks`). Every loss averages over the
+can serve (checked in `trainables.checks`). Every loss averages over the
 batch.
 """
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -28,19 +29,31 @@ from raysweep.errors import ConfigError
 from raysweep.registry import Registry
 
 LossFactory = Callable[..., nn.Module]
-LOSSES: Registry[LossFactory] = Registry("loss")
 _CONTEXT = ("class_counts", "num_classes")
 ALL_TASKS = ("binary", "multiclass", "multilabel")
 SINGLE_LABEL = ("binary", "multiclass")
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """A registered loss: its factory, the `data.task` values it serves, and, for the config
+    check, what a task outside them lacks."""
+
+    name: str
+    factory: LossFactory
+    tasks: tuple[str, ...] = ALL_TASKS
+    needs: str = "single-label targets"
+
+
+LOSSES: Registry[LossInfo] = Registry("loss")
 
 
 def register_loss(name: str, *, tasks: Sequence[str] = ALL_TASKS, needs: str = "single-label targets"):
     """Register a loss factory; `needs` says, for the config check, what a task outside `tasks` lacks."""
 
     def deco(fn: LossFactory) -> LossFactory:
-        fn.tasks = tuple(tasks)  # type: ignore[attr-defined]
-        fn.needs = needs  # type: ignore[attr-defined]
-        return LOSSES.register(name)(fn)
+        LOSSES.register(name)(LossInfo(name, fn, tuple(tasks), needs))
+        return fn
 
     return deco
 
@@ -50,17 +63,17 @@ def loss_params(name: str) -> set[str]:
     `lambda_` is the file's `lambda`: the section's alias)."""
     from raysweep.config.sections.training import LossConfig
 
-    sig = inspect.signature(LOSSES.get(name))
+    sig = inspect.signature(LOSSES.get(name).factory)
     fields = LossConfig.model_fields
     return {(fields[p].alias if p in fields and fields[p].alias else p) for p in sig.parameters if p not in _CONTEXT}
 
 
 def loss_tasks(name: str) -> tuple[str, ...]:
-    return getattr(LOSSES.get(name), "tasks", ())
+    return LOSSES.get(name).tasks
 
 
 def loss_needs(name: str) -> str:
-    return getattr(LOSSES.get(name), "needs", "")
+    return LOSSES.get(name).needs
 
 
 class Loss(nn.Module):
@@ -73,9 +86,9 @@ class Loss(nn.Module):
 
 
 def build_loss(name: str, *, class_counts: Optional[Sequence[int]] = None, num_classes: Optional[int] = None, task: Optional[str] = None, **params) -> nn.Module:
-    factory = LOSSES.get(name, path="loss.name")
-    tasks = getattr(factory, "tasks", ())
-    if task is not None and tasks and task not in tasks:
+    info = LOSSES.get(name, path="loss.name")
+    factory, tasks = info.factory, info.tasks
+    if task is not None and task not in tasks:
         # data.task: auto is only known once the data is open; a softmax loss must not train on multi-hot targets
         raise ConfigError(f"loss {name!r} serves {', '.join(tasks)} tasks; the data is {task}", path="loss.name")
     sig = inspect.signature(factory)
@@ -138,9 +151,19 @@ class _CrossEntropy(Loss):
         return F.cross_entropy(logits, targets, weight=self.weight, label_smoothing=self.label_smoothing)
 
 
+def balanced_weights(class_counts) -> torch.Tensor:
+    """sklearn's `compute_class_weight("balanced")`: n / (k n_j). sklearn refuses a class with
+    no sample; one counts here as a single sample. Its weight never applies (no target is of
+    that class) and the weighted mean sum w_y l / sum w_y does not change with the others' scale."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    counts = np.maximum(np.asarray(class_counts, dtype=np.int64), 1)
+    labels = np.arange(len(counts))
+    return torch.tensor(compute_class_weight("balanced", classes=labels, y=np.repeat(labels, counts)), dtype=torch.float32)
+
+
 _CLASS_WEIGHTS = {
-    # sklearn's compute_class_weight("balanced"): n / (k * n_j)
-    "balanced": lambda counts, beta: torch.tensor(counts.sum() / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32),
+    "balanced": lambda counts, beta: balanced_weights(counts),
     "effective_number": lambda counts, beta: effective_number_weights(counts, beta),
 }
 

@@ -8,11 +8,29 @@ once: the figures are exactly those of a single-process evaluation.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
 from scipy.special import expit
 from sklearn import metrics as skm
+
+
+SCALARS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy")
+RANKING = ("auroc", "map")  # binary and multi-label tasks
+PER_CLASS = ("precision", "recall", "f1")  # `<name>/<class>`, the class's name through `metric_key`
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+def metric_names(task: str, classes: Optional[Sequence[str]], *, tuned_threshold: bool = False) -> list[str]:
+    """The names `classification_metrics` may return for `task`; the per-class ones for
+    `classes` (none when the classes are not known yet)."""
+    names = list(SCALARS)
+    if task in ("binary", "multilabel"):
+        names += RANKING
+    if task == "multilabel" and tuned_threshold:
+        names.append("threshold_mean")
+    return names + [f"{kind}/{metric_key(c)}" for kind in PER_CLASS for c in (classes or ())]
 
 
 def metric_key(name: str) -> str:
@@ -80,7 +98,7 @@ def classification_metrics(
         out["balanced_accuracy"] = _multilabel_balanced_accuracy(targets, preds)
         out.update(_ranking_metrics(targets, scores))
     else:
-        out["balanced_accuracy"] = _balanced_accuracy(targets, preds, labels)
+        out["balanced_accuracy"] = _balanced_accuracy(targets, preds)
         if task == "binary" and scores.shape[1] == 2:
             out.update(_ranking_metrics((targets == 1)[:, None].astype(np.int64), (scores[:, 1] - scores[:, 0])[:, None]))
     precision, recall, f1, _ = skm.precision_recall_fscore_support(targets, preds, labels=labels, zero_division=0)
@@ -92,11 +110,14 @@ def classification_metrics(
     return {k: float(v) for k, v in out.items()}
 
 
-def _balanced_accuracy(targets: np.ndarray, preds: np.ndarray, labels: list[int]) -> float:
-    """Mean recall over the classes present in `targets` (sklearn's definition)."""
-    recalls = skm.recall_score(targets, preds, labels=labels, average=None, zero_division=0)
-    present = np.isin(labels, np.unique(targets))
-    return float(recalls[present].mean()) if present.any() else 0.0
+def _balanced_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:
+    """Mean recall over the classes present in `targets`: sklearn's, which warns (here
+    silenced) when a class is predicted that the validation set does not hold, or when it
+    holds one class only: both are ordinary in a small validation fold."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        return float(skm.balanced_accuracy_score(targets, preds))
 
 
 def _multilabel_balanced_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:

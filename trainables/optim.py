@@ -37,12 +37,13 @@ from timm.scheduler.scheduler import Scheduler
 from raysweep.config.sections.training import OptimizerConfig, SchedulerConfig
 from raysweep.registry import Registry
 
-# raysweep names that are spelled differently in timm
-_ALIASES = {"ranger": "lookahead_radam"}
+# raysweep names that are spelled differently in timm, each registered with timm's name
+OPTIMIZER_ALIASES: Registry[str] = Registry("optimizer alias")
+OPTIMIZER_ALIASES.register("ranger")("lookahead_radam")
 
 
 def resolve_optimizer_name(name: str, nesterov: bool = False) -> str:
-    name = _ALIASES.get(name, name)
+    name = OPTIMIZER_ALIASES.get(name) if name in OPTIMIZER_ALIASES else name
     if name == "sgd":
         # timm's "sgd" is Nesterov SGD; the reports' SGD is classical momentum unless asked
         return "nesterov" if nesterov else "momentum"
@@ -51,7 +52,7 @@ def resolve_optimizer_name(name: str, nesterov: bool = False) -> str:
 
 def optimizer_names() -> list[str]:
     names = set(timm_optim.list_optimizers())
-    names |= {f"lookahead_{n}" for n in names} | set(_ALIASES)
+    names |= {f"lookahead_{n}" for n in names} | set(OPTIMIZER_ALIASES)
     return sorted(names)
 
 

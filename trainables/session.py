@@ -19,11 +19,7 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader
 
-
-# Result key carrying the worker group's placement group id (hex), reported by rank 0 so the
-# sweep driver can free it when Tune stops the trial (raysweep.sweep.callbacks.WorkerGroupReaper).
-PG_KEY = "_pg"
-NODE_KEY = "_node"  # the Ray node rank 0 runs on (where a trial's workers were placed)
+from trainables.report_keys import NODE_KEY, PG_KEY
 
 
 class TrialStopped(SystemExit):

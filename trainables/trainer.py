@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from raysweep.config.schema import SweepConfig
-from trainables.checkpoint import CONFIG_FILE, epoch_seed, load_state, rng_state, save_state, seed_everything, set_rng_state
+from raysweep.scores import better
+from trainables.checkpoint import epoch_seed, load_state, rng_state, save_state, seed_everything, set_rng_state
+from trainables.checkpoint_files import CONFIG_FILE, PREDICTIONS_FILE, SPLITS_FILE, read_diverged, write_diverged, write_meta
 from trainables.data.samples import Samples
 from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
@@ -31,12 +33,26 @@ from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, amp_ignored_line
 from trainables.metrics import classification_metrics, nll, tune_thresholds
 from trainables.session import Session, TrialStopped
 
-PREDICTIONS_FILE = "predictions.npz"
-SPLITS_FILE = "splits.npz"  # per split, per sample: 0 train, 1 validation, -1 unused
-META_FILE = "meta.json"  # epoch, metrics and their history, classes, task, input shape, node: read without loading the state
-DIVERGED_FILE = "diverged.json"  # the marker checkpoint of a run whose loss became non-finite
 # scalar metrics that get a fold mean and standard deviation under cross-validation
 CV_SCALARS = ("loss", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy", "auroc", "map")
+
+
+EPOCH_KEYS = ("epoch", "train/loss", "lr", "epoch_time_s", "images_per_s")  # beside val/*, every epoch
+
+
+def reported_metrics(cfg: SweepConfig, task: str, classes: Optional[Sequence[str]]) -> set[str]:
+    """Every key a trainer of `cfg` reports each epoch, for data of `task` ("auto": any task)
+    and `classes` (None: not known yet, and then no per-class key is listed)."""
+    from trainables.metrics import TASKS, metric_names
+
+    val = {"loss"}
+    for t in TASKS if task == "auto" else (task,):
+        val.update(metric_names(t, classes, tuned_threshold=cfg.train.tune_threshold))
+    names = {*EPOCH_KEYS, *(f"val/{n}" for n in val)}
+    if per_trial_cv(cfg):
+        names.update(f"val/{n}_std" for n in CV_SCALARS if n in val)
+        names.update(f"fold{k}/val/{n}" for k in range(cfg.data.folds) for n in CV_SCALARS if n in val)
+    return names
 
 
 def progress_line(metrics: dict[str, Any], cfg: SweepConfig) -> str:
@@ -148,7 +164,7 @@ class Trainer:
             "node": getattr(self.session, "node_id", None),
             "mlflow_run_id": self.report_extras.get("mlflow_run_id"),
         }
-        (directory / META_FILE).write_text(json.dumps(meta))
+        write_meta(directory, meta)
         assignment = np.stack([fold.split.assignment(len(self.samples)) for fold in self.folds])
         np.savez_compressed(directory / SPLITS_FILE, assignment=assignment)
         return directory
@@ -192,7 +208,7 @@ class Trainer:
         value = metrics.get(key)
         if value is None:
             return
-        if self.best is None or (value > self.best["value"] if mode == "max" else value < self.best["value"]):
+        if better(value, None if self.best is None else self.best["value"], mode):
             self.best = {"metric": key, "value": float(value), "epoch": int(metrics["epoch"])}
 
     # -- the loop ------------------------------------------------------------
@@ -216,7 +232,7 @@ class Trainer:
         marker = None
         if self.session.is_main:
             marker = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-"))
-            (marker / DIVERGED_FILE).write_text(json.dumps({"epoch": epoch, "error": reason}))
+            write_diverged(marker, epoch, reason)
         try:
             self.session.report({**metrics, **self.report_extras}, marker)
         finally:
@@ -233,9 +249,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs; return the last epoch's metrics (main worker)."""
         with self.session.checkpoint_dir() as directory:
-            diverged = None
-            if directory is not None and (directory / DIVERGED_FILE).exists():
-                diverged = json.loads((directory / DIVERGED_FILE).read_text())
+            diverged = read_diverged(directory)
             start = 0 if diverged else self.restore(directory)
         self._notify("start", self, start)
         if diverged:

@@ -19,9 +19,7 @@ needs. Inline, the Tune function runs the `Trainer` itself, in a `TuneSession`:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import posixpath
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,21 +28,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import torch
 
 from raysweep.config.schema import SweepConfig
-from trainables.session import NODE_KEY, Session, TrialStopped
-
-CHECKPOINT_PREFIX = "checkpoint_"
-CHECKPOINT_PATH_KEY = "checkpoint_path"  # the key Train's TuneReportCallback gives Tune
-_META = "meta.json"  # written by the trainer into every checkpoint but a divergence marker
-_MARKER = "diverged.json"
-_STATE = "state.pt"
-
-
-def _filesystem(uri: str):
-    import pyarrow.fs
-
-    if "://" in uri:
-        return pyarrow.fs.FileSystem.from_uri(uri)
-    return pyarrow.fs.LocalFileSystem(), uri
+from raysweep.scores import best, score
+from raysweep.storage import copy_dir_into_place, filesystem, join
+from trainables.checkpoint_files import checkpoint_name, stored_checkpoints
+from trainables.report_keys import CHECKPOINT_PATH_KEY, NODE_KEY
+from trainables.session import Session, TrialStopped
 
 
 class TuneSession(Session):
@@ -62,7 +50,7 @@ class TuneSession(Session):
         self._report = report or _tune_report
         self.device = torch.device(device) if device else _assigned_device()
         self.node_id = _node_id()
-        self._fs, self._root = _filesystem(storage)
+        self._fs, self._root = filesystem(storage)
         if "://" not in storage:
             # checkpoints are written in the trial's folder and renamed into place, not copied (a
             # folder left by a kill is not named `checkpoint_*`: no reader takes it for one)
@@ -72,38 +60,20 @@ class TuneSession(Session):
 
     # -- where checkpoints live ------------------------------------------------
     def _uri(self, name: str) -> str:
-        return posixpath.join(self.storage, name) if "://" in self.storage else str(Path(self.storage, name))
+        return join(self.storage, name)
 
     def _path(self, name: str) -> str:
-        return posixpath.join(self._root, name) if "://" in self.storage else str(Path(self._root, name))
-
-    def _read(self, path: str) -> Optional[bytes]:
-        try:
-            with self._fs.open_input_stream(path) as f:
-                return f.read()
-        except (FileNotFoundError, OSError):
-            return None
+        return join(self._root, name)  # on self._fs
 
     def _scan(self) -> dict[str, Optional[float]]:
         """Complete checkpoints already here (a resumed trial), with their objective."""
-        import pyarrow.fs
-
         kept: dict[str, Optional[float]] = {}
-        for info in self._fs.get_file_info(pyarrow.fs.FileSelector(self._root, allow_not_found=True)):
-            name = info.base_name
-            if info.type != pyarrow.fs.FileType.Directory or not name.startswith(CHECKPOINT_PREFIX):
-                continue
-            meta = self._read(f"{info.path}/{_META}")
-            if meta is not None and self._is_file(f"{info.path}/{_STATE}"):
-                kept[name] = _score(json.loads(meta).get("metrics", {}).get(self.metric))
-            elif self._is_file(f"{info.path}/{_MARKER}"):
-                kept[name] = None
+        for stored in stored_checkpoints(self.storage):
+            if stored.meta is not None and stored.has_state:
+                kept[stored.name] = score(stored.meta.get("metrics", {}).get(self.metric))
+            elif stored.diverged:
+                kept[stored.name] = None
         return kept
-
-    def _is_file(self, path: str) -> bool:
-        import pyarrow.fs
-
-        return self._fs.get_file_info(path).type == pyarrow.fs.FileType.File
 
     def location(self, name: str) -> str:
         """Where checkpoint `name` is kept (a path, or a URI for remote storage)."""
@@ -131,32 +101,16 @@ class TuneSession(Session):
             shutil.rmtree(local, ignore_errors=True)
 
     def _persist(self, local: Path, name: str) -> None:
-        dest = self._path(name)
-        if "://" in self.storage:
-            import pyarrow.fs
-
-            self._fs.delete_dir_contents(dest, missing_dir_ok=True)
-            pyarrow.fs.copy_files(str(local), dest, destination_filesystem=self._fs)
-            return
-        # a complete copy renamed into place: a trial killed mid-copy leaves no half checkpoint
-        os.makedirs(self._root, exist_ok=True)
-        partial = self._path(f".{name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        try:
-            os.rename(local, partial)  # the trainer's folder is its own and deleted after: moved, not copied
-        except OSError:  # another file system
-            shutil.copytree(local, partial)
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(partial, dest)
+        # the trainer's folder is its own and deleted after it reports: moved into place, not copied
+        copy_dir_into_place(local, self._uri(name), move=True)  # a trial killed mid-copy leaves no half checkpoint
 
     def _retain(self, latest: str) -> None:
         """Keep the latest checkpoint and the best by the objective. One best is enough here: an
         inline trial waits in `tune.report` until Tune asks for its next result, so it never runs
         ahead of Tune's judgement as a Train run does (`trainables.launch.KEEP_BEST`)."""
-        scored = {n: s for n, s in self._kept.items() if s is not None}
-        best = (max if self.mode == "max" else min)(scored, key=scored.get) if scored else None
+        kept_best = best(self._kept, self.mode, key=self._kept.get)
         for name in list(self._kept):
-            if name not in (latest, best):
+            if name not in (latest, kept_best):
                 self._fs.delete_dir(self._path(name))
                 del self._kept[name]
 
@@ -165,9 +119,9 @@ class TuneSession(Session):
         metrics = {**metrics, NODE_KEY: self.node_id}
         if checkpoint_dir is not None:
             # the checkpoint first: an epoch Tune hears of is always one that can be resumed
-            name = f"{CHECKPOINT_PREFIX}{int(metrics['epoch']):06d}"
+            name = checkpoint_name(metrics["epoch"])
             self._persist(Path(checkpoint_dir), name)
-            self._kept[name] = _score(metrics.get(self.metric))
+            self._kept[name] = score(metrics.get(self.metric))
             self._retain(name)
             metrics[CHECKPOINT_PATH_KEY] = self._uri(name)
         try:
@@ -178,14 +132,6 @@ class TuneSession(Session):
             if e.code not in (0, None):
                 raise
             raise TrialStopped() from None
-
-
-def _score(value: Any) -> Optional[float]:
-    import math
-
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def _tune_report(metrics: dict) -> None:

@@ -12,11 +12,25 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def load_checked(space: str, overrides=()):
+    """The sweep file `space` loaded, validated and checked across fields against every
+    registry (the trainables', the search's) and each search domain's values."""
+    import raysweep.search.checks  # noqa: F401  (registers the search section's checks)
+    import trainables.checks  # noqa: F401  (registers the checks against the trainables' registries)
+    from raysweep.config.checks import run_checks
+    from raysweep.config.load import load_sweep
+
+    sweep = load_sweep(space, overrides)
+    run_checks(sweep)
+    return sweep
+
+
 def find_sweep(name_or_path: str, storage: str):
     """The sweep `report` and `resume` name: by its directory, by its id under `storage`, or,
     when no `--storage` was given, wherever the MLflow store recorded a sweep of that id."""
     from raysweep.errors import ConfigError
-    from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout, storage_uri
+    from raysweep.storage import storage_uri
+    from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout
 
     try:
         return SweepLayout.find(name_or_path, storage)

@@ -48,7 +48,7 @@ def check_name(name) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
 
     check_name(args.name)
     from raysweep.errors import UserError
@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     check_storage(args.storage)  # at once, not after the checks and the data (which may take minutes)
     if args.name is not None:
         check_name_free(args.storage, args.name)
-    sweep = load_sweep(args.space, shorthand_overrides(args))
+    sweep = load_checked(args.space, shorthand_overrides(args))
     try:
         check_data(sweep.config, decode=not args.skip_data_check)
 

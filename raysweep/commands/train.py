@@ -32,20 +32,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object on the last line")
 
 
-def storage_uri(storage: str) -> str:
-    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
-
-
 def main(args: argparse.Namespace) -> int:
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
     from raysweep.errors import ConfigError
+    from raysweep.storage import storage_uri
 
-    sweep = load_sweep(args.space, args.overrides)
+    sweep = load_checked(args.space, args.overrides)
     cfg = sweep.config
     if args.workers is not None:
         if args.workers < 1:
             raise ConfigError(f"must be >= 1, got {args.workers}", source="--workers")
-        cfg = cfg.model_copy(update={"resources": cfg.resources.model_copy(update={"workers": args.workers})})
+        # a one-worker trial trains here (inline); several workers are a Train run whatever the file said
+        inline = cfg.resources.inline and args.workers == 1
+        cfg = cfg.model_copy(update={"resources": cfg.resources.model_copy(update={"workers": args.workers, "inline": inline})})
 
     from trainables.data.check import check_data
 
@@ -105,7 +104,7 @@ def _train_here(cfg, name: str, storage: str, resume_from: Optional[str], listen
     `<storage>/<name>/checkpoint_<epoch>`."""
     import torch
 
-    from raysweep.sweep.layout import join
+    from raysweep.storage import join
     from trainables.trainer import Trainer
     from trainables.tune_session import TuneSession
     from trainables.worker import worker_threads

@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     if args.space:
         from raysweep.config import load_sweep
 
-        cfg = load_sweep(args.space, run_checks=False).config
+        cfg = load_sweep(args.space).config
     else:
         cfg = SweepConfig(name="ui")
     uri = tracking_uri(cfg)

@@ -41,9 +41,9 @@ def plan_lines(sweep) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
 
-    sweep = load_sweep(args.space, args.overrides)
+    sweep = load_checked(args.space, args.overrides)
     dims = ", ".join(f"{k} ({len(d.values)} {d.kind})" if d.kind == "cases" else f"{k} ({d.kind})" for k, d in sweep.space.items()) or "none"
     print(f"ok: {args.space}: sweep {sweep.name!r}, searched: {dims}")
     print(plan_lines(sweep))

@@ -4,13 +4,18 @@ Pydantic checks one field at a time; these check what spans fields or needs a
 registry (an unknown loss or model name, a fold outside the folds, a loss that
 cannot serve the task). They run on the defaults and once per value of every
 search domain, so a bad value anywhere in the space is refused before any
-trial starts. Registries that live beside torch are imported only here, on
-demand, so the schema itself stays light.
+trial starts.
+
+This module holds the checks' registry and those that read the config alone. The
+checks that ask a registry register themselves from their own layer
+(`trainables.checks`, `raysweep.search.checks`), which the commands import
+(`raysweep.commands.load_checked`): the schema never imports torch, Ray or Optuna.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Callable
 
 from raysweep.config.domains import CASES_PATH, assignments
@@ -20,59 +25,38 @@ from raysweep.config.sections.data import TEST_PATH_REPLACES
 from raysweep.errors import ConfigError
 from raysweep.registry import suggest
 
-Check = Callable[[SweepConfig], None]
-CHECKS: list[Check] = []  # those that read only the config first, in the order registered
+CheckFn = Callable[[SweepConfig], None]
 
 
-def check(fn: Check) -> Check:
-    CHECKS.append(fn)
-    return fn
-
-
-def config_only(fn: Check) -> Check:
-    """Register a check that reads nothing but the config. It runs before the checks
-    that import a registry (and torch, timm, Ray with it: seconds), so `raysweep
+@dataclass(frozen=True)
+class Check:
+    """A registered check. `config_only`: it reads nothing but the config, so it runs before
+    the checks that import a registry (and torch, timm, Ray with it: seconds), and `raysweep
     validate` refuses such a mistake at once."""
-    fn.config_only = True  # type: ignore[attr-defined]
-    CHECKS.insert(sum(getattr(f, "config_only", False) for f in CHECKS), fn)
+
+    fn: CheckFn
+    config_only: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+
+CHECKS: list[Check] = []  # those that read only the config first, each group in the order registered
+
+
+def _register(entry: Check) -> None:
+    CHECKS.insert(sum(c.config_only for c in CHECKS) if entry.config_only else len(CHECKS), entry)
+
+
+def check(fn: CheckFn) -> CheckFn:
+    _register(Check(fn))
     return fn
 
 
-@check
-def data_source_known(cfg: SweepConfig) -> None:
-    from trainables.data.sources import SOURCES, required_fields
-
-    source = SOURCES.get(cfg.data.kind, path="data.kind")
-    for key in required_fields(source):
-        if getattr(cfg.data, key) in (None, "", []):
-            raise ConfigError(f"required for data.kind {cfg.data.kind!r}", path=f"data.{key}")
-
-
-@check
-def model_known(cfg: SweepConfig) -> None:
-    from trainables.models import model_exists, model_names
-
-    if not model_exists(cfg.model.name):
-        raise ConfigError(f"unknown model {cfg.model.name!r}{suggest(cfg.model.name, model_names())}", path="model.name")
-
-
-@check
-def loss_known(cfg: SweepConfig) -> None:
-    from trainables.losses import LOSSES
-
-    LOSSES.get(cfg.loss.name, path="loss.name")
-
-
-@check
-def loss_serves_task(cfg: SweepConfig) -> None:
-    """A declared task the loss cannot serve (an `auto` task is known only once the data is read)."""
-    from trainables.losses import LOSSES, loss_needs, loss_tasks
-
-    task, name = cfg.data.task, cfg.loss.name
-    if task == "auto" or task in loss_tasks(name):
-        return
-    fitting = [other for other in LOSSES.names() if task in loss_tasks(other)]
-    raise ConfigError(f"loss {name!r} needs {loss_needs(name)}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")
+def config_only(fn: CheckFn) -> CheckFn:
+    _register(Check(fn, config_only=True))
+    return fn
 
 
 @config_only
@@ -84,28 +68,6 @@ def ldam_margin_form(cfg: SweepConfig) -> None:
             path="loss.C",
         )
 
-
-@check
-def optimizer_known(cfg: SweepConfig) -> None:
-    from trainables.optim import optimizer_names, resolve_optimizer_name
-
-    name = resolve_optimizer_name(cfg.optimizer.name)
-    if name not in optimizer_names():
-        raise ConfigError(f"unknown optimizer {cfg.optimizer.name!r}{suggest(cfg.optimizer.name, optimizer_names())}", path="optimizer.name")
-
-
-@check
-def scheduler_known(cfg: SweepConfig) -> None:
-    from trainables.optim import SCHEDULERS
-
-    SCHEDULERS.get(cfg.scheduler.name, path="scheduler.name")
-
-
-@check
-def augment_known(cfg: SweepConfig) -> None:
-    from trainables.augment import PRESETS
-
-    PRESETS.get(cfg.augment.preset, path="augment.preset")
 
 
 @config_only
@@ -162,9 +124,9 @@ def _configs_to_check(sweep: Sweep):
 
 def run_checks(sweep: Sweep) -> None:
     for where, cfg in _configs_to_check(sweep):
-        for fn in CHECKS:
+        for entry in CHECKS:
             try:
-                fn(cfg)
+                entry.fn(cfg)
             except ConfigError as e:
                 if where is not None:
                     path, label, value = where

@@ -214,8 +214,10 @@ def _cases(rows: list, defaults: dict, space: dict[str, Domain], source: str, ov
     return parse_cases(rows, space, fail, searchable=is_searchable, unknown=lambda key: None if key_exists(key) else _unknown_key(key), validate_row=validate_row)
 
 
-def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: bool = True) -> Sweep:
-    """Load, override and validate a sweep file; raise `ConfigError` on any mistake."""
+def load_sweep(path: str | Path, overrides: Iterable[str] = ()) -> Sweep:
+    """Load, override and validate a sweep file; raise `ConfigError` on any mistake in it.
+    The cross-field checks that ask the registries are the commands' to run on the result
+    (`raysweep.commands.load_checked`)."""
     source = str(path)
     raw = read_yaml(path)
     parsed = [parse_override(o) for o in overrides]
@@ -235,10 +237,4 @@ def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: b
         # first, as a selector: a case may choose the loss or the schedule others depend on
         space = {CASES_PATH: _cases(config.search.cases, defaults, space, source, overridden), **space}
 
-    sweep = Sweep(source=source, raw=raw, config=config, space=space, overridden=overridden)
-    if run_checks:
-        import raysweep.search.checks  # noqa: F401  (registers the search section's checks)
-        from raysweep.config.checks import run_checks as _run
-
-        _run(sweep)
-    return sweep
+    return Sweep(source=source, raw=raw, config=config, space=space, overridden=overridden)

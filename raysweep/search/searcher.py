@@ -26,7 +26,6 @@ resumed sweep continues the same study and ends with the asked number of trials.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -36,6 +35,7 @@ from ray.tune.search import Searcher
 
 from raysweep.config.cases import labels
 from raysweep.config.domains import CASES, Domain
+from raysweep.scores import best, is_score
 from raysweep.search.samplers import build_sampler
 from raysweep.search.space import SearchSpec
 
@@ -148,7 +148,7 @@ class SweepSearcher(Searcher):
     def _record_one(self, trial_id: str, result: dict) -> None:
         value, epoch = result.get(self.metrics[0]), int(result["epoch"])
         history = self.history.setdefault(trial_id, {})
-        if value is None or not _finite(value) or epoch in history:
+        if not is_score(value) or epoch in history:
             return
         history[epoch] = float(value)
         if len(self.metrics) == 1 and len(self.spec.replicas) == 1:
@@ -220,7 +220,7 @@ class SweepSearcher(Searcher):
         if error or not result or result.get("diverged"):
             return TrialState.FAIL, None
         values = [result.get(m) for m in self.metrics]
-        if any(v is None or not _finite(v) for v in values):
+        if not all(is_score(v) for v in values):
             return TrialState.FAIL, None
         epoch = int(result.get("epoch", self.max_epoch))
         if epoch < self.max_epoch:
@@ -228,7 +228,7 @@ class SweepSearcher(Searcher):
         history = list(self.history.get(trial_id, {}).values()) or [values[0]]
         if len(self.metrics) == 1:
             # the best epoch's value: the checkpoint a user would keep
-            values = [max(history) if self.modes[0] == "max" else min(history)]
+            values = [best(history, self.modes[0])]
         return TrialState.COMPLETE, [float(v) for v in values]
 
     def _tell(self, config: _Config) -> None:
@@ -261,10 +261,3 @@ class SweepSearcher(Searcher):
 
         with open(checkpoint_path, "rb") as fh:
             self.__dict__.update(pickle.load(fh))
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
 import time
 from typing import Any, Optional
 
 from ray.tune import Callback
 
+from raysweep.scores import best
 from raysweep.sweep.interrupt import interrupted
 from raysweep.sweep.outcome import error_trace, last_line
 from raysweep.sweep.placement import CONTROLLER_KEY, PendingGroups
 from raysweep.sweep.progress import Progress, TrialLine
 from raysweep.terminal import Console, current, shown_path
 
-log = logging.getLogger(__name__)
+from trainables.report_keys import PG_KEY
 
-from trainables.session import PG_KEY  # noqa: E402
+log = logging.getLogger(__name__)
 
 
 class WorkerGroupReaper(Callback):
@@ -104,8 +104,8 @@ class ProgressTable(Callback):
 
     def _best_of_values(self, *values) -> Optional[float]:
         """The best of the finite numbers among `values` (None if there is none)."""
-        found = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
-        return (max if self.progress.mode == "max" else min)(found) if found else None
+        found = best(values, self.progress.mode)
+        return None if found is None else float(found)
 
     def _best_of(self, trial) -> Optional[float]:
         """The trial's best objective: seen here, or (a trial restored on resume, which reports

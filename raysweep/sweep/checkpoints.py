@@ -14,39 +14,17 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from raysweep.sweep.layout import filesystem, join
+from raysweep.scores import best
+from raysweep.storage import filesystem, join
+from trainables.checkpoint_files import STATE_FILE, trial_checkpoints
 
 log = logging.getLogger(__name__)
 
 
-def trial_checkpoints(train_storage: str, trial_id: str) -> list[tuple[str, dict]]:
-    """(path, meta) of each checkpoint Ray Train kept for the trial (best and latest)."""
-    import pyarrow.fs
-
-    fs, root = filesystem(join(train_storage, trial_id))
-    out = []
-    for info in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
-        if info.type != pyarrow.fs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
-            continue
-        try:
-            with fs.open_input_stream(f"{info.path}/meta.json") as f:
-                meta = json.loads(f.read().decode())
-        except (OSError, ValueError):
-            continue  # a diverged run's marker, or a checkpoint being (or cut short while) written
-        uri = join(train_storage, trial_id, info.base_name)
-        out.append((uri, meta))
-    return out
-
-
 def best_checkpoint(train_storage: str, trial_id: str, metric: str, mode: str, max_epoch: Optional[int] = None) -> Optional[tuple[str, dict]]:
-    scored = [
-        (p, m) for p, m in trial_checkpoints(train_storage, trial_id)
-        if isinstance(m["metrics"].get(metric), (int, float)) and (max_epoch is None or m["epoch"] <= max_epoch)
-    ]
-    if not scored:
-        return None
-    pick = max if mode == "max" else min
-    return pick(scored, key=lambda pm: pm[1]["metrics"][metric])
+    """(uri, meta) of the trial's kept checkpoint best by `metric`, up to epoch `max_epoch`."""
+    judged = [(p, m) for p, m in trial_checkpoints(train_storage, trial_id) if max_epoch is None or m["epoch"] <= max_epoch]
+    return best(judged, mode, key=lambda pm: pm[1]["metrics"].get(metric))
 
 
 def trial_history(train_storage: str, trial_id: str) -> list[dict]:
@@ -78,7 +56,7 @@ def _loads(uri: str) -> bool:
 
     fs, path = filesystem(uri)
     try:
-        with fs.open_input_stream(f"{path}/state.pt") as f:
+        with fs.open_input_stream(f"{path}/{STATE_FILE}") as f:
             torch.load(__import__("io").BytesIO(f.read()), map_location="cpu", weights_only=True)
         return True
     except Exception:

@@ -30,6 +30,7 @@ from typing import Any, Optional
 import yaml
 
 from raysweep.errors import ConfigError, UserError
+from raysweep.storage import exists as _exists, filesystem, join, read_bytes, storage_uri, write_bytes
 
 SWEEP_FILE = "raysweep_sweep.yaml"
 MANIFEST_FILE = "raysweep_manifest.json"
@@ -39,11 +40,6 @@ REMOTE_LOGS_ROOT = "raysweep_logs"  # under the working directory, for a sweep i
 INTERRUPTED_FILE = "raysweep_interrupted.json"  # a sweep stopped by Ctrl-C, until resumed
 STOPPING_RULE = "stopping_rule"  # the manifest's key for the trial scheduler that ran (asha, median, none...)
 DEFAULT_STORAGE = "raysweep_results"
-
-
-def storage_uri(storage: str) -> str:
-    """An absolute path or a URI (Ray Tune and Train need one or the other)."""
-    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
 def check_storage(storage: str) -> None:
@@ -80,26 +76,6 @@ def check_name_free(storage: str, name: str) -> None:
     )
 
 
-def filesystem(uri: str):
-    """(pyarrow file system, path) of a local path or URI."""
-    import pyarrow.fs
-
-    if "://" in uri:
-        return pyarrow.fs.FileSystem.from_uri(uri)
-    return pyarrow.fs.LocalFileSystem(), uri
-
-
-def _exists(uri: str) -> bool:
-    import pyarrow.fs
-
-    fs, path = filesystem(uri)
-    return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
-
-
-def join(uri: str, *parts: str) -> str:
-    return posixpath.join(uri, *parts) if "://" in uri else str(Path(uri, *parts))
-
-
 @dataclass(frozen=True)
 class SweepLayout:
     storage: str  # absolute path or URI of the storage root
@@ -125,12 +101,7 @@ class SweepLayout:
         return join(self.uri, name)
 
     def write_text(self, name: str, text: str) -> None:
-        fs, path = filesystem(self.path(name))
-        fs.create_dir(posixpath.dirname(path) if "://" in self.uri else str(Path(path).parent), recursive=True)
-        tmp = path + ".tmp"
-        with fs.open_output_stream(tmp) as out:
-            out.write(text.encode())
-        fs.move(tmp, path)  # a reader never sees half a file
+        write_bytes(self.path(name), text.encode())  # a reader never sees half a file
 
     def has(self, name: str) -> bool:
         return _exists(self.path(name))
@@ -143,9 +114,7 @@ class SweepLayout:
             pass
 
     def read_text(self, name: str) -> str:
-        fs, path = filesystem(self.path(name))
-        with fs.open_input_stream(path) as inp:
-            return inp.read().decode()
+        return read_bytes(self.path(name)).decode()
 
     def listdir(self) -> list[str]:
         import pyarrow.fs
@@ -172,9 +141,9 @@ class SweepLayout:
         local = Path(_local_copy_dir()) / f"{self.sweep_id}.yaml"
         local.write_text(text)
         try:
-            # checked when the sweep started; the checks that ask the trainables' registries
-            # would import torch and timm into `raysweep report`, which only reads a table
-            return load_sweep(local, run_checks=False)
+            # checked when the sweep started (`raysweep.commands.load_checked`); the checks that ask
+            # the trainables' registries would import torch and timm into `raysweep report`
+            return load_sweep(local)
         except UserError as e:
             raise e.with_source(self.path(SWEEP_FILE)) from None
 

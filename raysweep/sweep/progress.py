@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from raysweep.scores import best, rank_key
 from raysweep.sweep.outcome import describe
 from raysweep.tables import WIDTH, clip, fit_table, fmt, short_names
 
@@ -70,10 +71,7 @@ class Progress:
         return f"{done}/{total} done, {running} running" + (f", {cut_short} interrupted" if cut_short else "")
 
     def best(self, lines: list[TrialLine]) -> Optional[TrialLine]:
-        scored = [t for t in lines if t.best is not None]
-        if not scored:
-            return None
-        return (max if self.mode == "max" else min)(scored, key=lambda t: t.best)
+        return best(lines, self.mode, key=lambda t: t.best)
 
     def summary(self, lines: list[TrialLine]) -> str:
         """`3/8 done, 2 running; best val/macro_f1 0.9756 (034b8381)`"""
@@ -121,5 +119,4 @@ class Progress:
 
     def _rank(self, t: TrialLine) -> tuple[bool, float]:
         """Running trials first, then the best."""
-        score = float("inf") if t.best is None else (-t.best if self.mode == "max" else t.best)
-        return (t.status != "RUNNING", score)
+        return (t.status != "RUNNING", rank_key(t.best, self.mode))

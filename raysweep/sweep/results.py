@@ -12,11 +12,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from raysweep.config.domains import searched_keys
+from raysweep.scores import best as best_by, rank_key
 from raysweep.sweep.layout import INTERRUPTED_FILE, STOPPING_RULE, SweepLayout
 from raysweep.sweep.outcome import describe
 
@@ -41,10 +41,6 @@ class TrialRow:
         return asdict(self)
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _history(layout: SweepLayout, logdir: str) -> list[dict]:
     """The trial's results per epoch (the last report of each epoch)."""
     try:
@@ -63,7 +59,15 @@ def _history(layout: SweepLayout, logdir: str) -> list[dict]:
 
 
 def _trial_states(layout: SweepLayout) -> list[dict]:
-    """Tune's latest experiment snapshot: each trial's id, status, config and directory."""
+    """Tune's latest experiment snapshot: each trial's id, status, config and directory.
+
+    Tune's public reader of this file is `ray.tune.ExperimentAnalysis` (`ResultGrid`), but it
+    imports Ray and Tune (seconds; `raysweep report` takes a fraction of one and a test holds
+    it to importing neither Ray nor torch). So
+    the snapshot's JSON is read here, its few fields only: `trial_data`, each entry a
+    (trial state JSON, runtime metadata JSON) pair as `Trial.get_json_state` writes it in
+    Ray 2.x (ray/tune/experiment/trial.py). The tests read the same sweeps back through
+    `ExperimentAnalysis` and compare (tests/e2e/test_record_agrees.py)."""
     names = [n for n in layout.listdir() if n.startswith("experiment_state-") and n.endswith(".json")]
     if not names:
         return []
@@ -114,8 +118,7 @@ def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[st
     """`epochs`: the epoch a trial finishes at; `rule`: the trial scheduler; `interrupted`: the
     sweep was stopped by Ctrl-C (for `outcome`)."""
     history, tune_history, checkpoint_run, cap = _trial_history(layout, state)
-    scored = [h for h in history if _finite(h.get(metric))]
-    best = (max if mode == "max" else min)(scored, key=lambda h: h[metric]) if scored else None
+    best = best_by(history, mode, key=lambda h: h.get(metric))
     last = history[-1] if history else {}
     config = state.get("config") or {}
     epochs_done = int(last.get("epoch", 0))
@@ -166,8 +169,7 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
         _row(layout, state, metric, mode, dims, epochs=epochs, rule=rule, interrupted=stopped_by_user and state["status"] in ("RUNNING", "PENDING", "PAUSED"))
         for state in _trial_states(layout)
     ]
-    missing = -math.inf if mode == "max" else math.inf
-    rows.sort(key=lambda r: r.metric if r.metric is not None else missing, reverse=mode == "max")
+    rows.sort(key=lambda r: rank_key(r.metric, mode))
     _attach_test(layout, rows, metric)
     return rows, metric, mode
 

@@ -19,7 +19,8 @@ import time
 from ray.tune import Callback
 
 from raysweep.errors import ConfigError
-from raysweep.sweep.layout import SweepLayout, filesystem, join
+from raysweep.storage import filesystem, join, read_bytes as _read, write_bytes as _write
+from raysweep.sweep.layout import SweepLayout
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +47,6 @@ def _whole(name: str, data: bytes) -> bool:
         return True
     except Exception:
         return False
-
-
-def _read(uri: str) -> bytes:
-    fs, path = filesystem(uri)
-    with fs.open_input_stream(path) as f:
-        return f.read()
-
-
-def _write(uri: str, data: bytes) -> None:
-    fs, path = filesystem(uri)
-    tmp = path + ".tmp"
-    with fs.open_output_stream(tmp) as out:
-        out.write(data)
-    fs.move(tmp, path)
 
 
 def _newest(names: list[str], pattern: str):

@@ -48,7 +48,7 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         # epochs are logged by the sweep's driver as Tune judges them (raysweep.tracking.sweep)
         listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params), log_epochs=False))
     if cfg.resources.inline:
-        from raysweep.sweep.layout import join
+        from raysweep.storage import join
         from trainables.tune_session import run_inline
 
         final = run_inline(cfg, join(train_storage, trial_id), listeners)

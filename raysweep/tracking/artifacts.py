@@ -120,7 +120,7 @@ def log_trial_artifacts(client, run_id: str, checkpoint: Optional[Path], metric:
 
     import yaml
 
-    from trainables.checkpoint import CONFIG_FILE
+    from trainables.checkpoint_files import CONFIG_FILE
 
     with tempfile.TemporaryDirectory() as out:
         files = []
@@ -142,10 +142,11 @@ def trial_report_files(checkpoint: Path, metric: str, out: Path, history: Option
     The curves are drawn from `history` when given (the trial's whole judged history),
     else from the checkpoint's own, which ends at the checkpoint's epoch."""
     from trainables.checkpoint import load_state
+    from trainables.checkpoint_files import PREDICTIONS_FILE
     from trainables.metrics import confusion, per_class_report
 
     files = []
-    preds = np.load(checkpoint / "predictions.npz")
+    preds = np.load(checkpoint / PREDICTIONS_FILE)
     classes = [str(c) for c in preds["classes"]]
     task = str(preds["task"])
     folds = sorted(int(k.split("_")[1]) for k in preds.files if k.startswith("scores_"))

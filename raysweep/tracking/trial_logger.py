@@ -27,7 +27,9 @@ STEP_KEY = "train/loss"
 FOLD_STEP_KEY = "val/loss"
 _FOLD_KEY = re.compile(r"^fold(\d+)/(.+)$")
 _PARAMS_PER_BATCH = 100
-SWEEP_CLOSE_WAIT_S = 5.0  # how long a sweep trial's end waits for its run's opening
+# How long a sweep trial's end waits for its run's opening (done long before, but for an MLflow
+# outage): below `raysweep.sweep.trial.REUSE_WAIT_S`, so that Tune can still hand its actor on
+SWEEP_CLOSE_WAIT_S = 25.0
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -117,10 +119,10 @@ class MlflowTrialLogger:
             self._log.submit("close the run", close)
             self._log.close()
         else:
-            # Only the run's opening can be left, and the driver waits for no one: the trial's
-            # thread ends at once, so that Tune can hand its actor the next trial
-            # (`raysweep.sweep.trial.REUSE_WAIT_S`); an opening still retried during an MLflow
-            # outage goes on in this process, which a reused actor keeps alive.
+            # Only the run's opening can be left (the driver logs and ends the run); the trial's
+            # thread ends within SWEEP_CLOSE_WAIT_S, so that Tune can hand its actor the next
+            # trial; an opening still retried during a longer MLflow outage goes on in this
+            # process, which a reused actor keeps alive.
             self._log.close(wait_s=SWEEP_CLOSE_WAIT_S)
 
     # -- MLflow calls (on the logger's thread) -------------------------------------

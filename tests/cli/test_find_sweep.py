@@ -28,7 +28,7 @@ def here(tmp_path, monkeypatch):
 def tracked_sweep(here, storage: str, experiment: str = "tiny") -> SweepLayout:
     """A sweep `quick` saved under `storage` whose parent run is in ./mlflow.db, as `run` leaves it."""
     config = tiny_config(name="quick", tracking={"enabled": True, "experiment": experiment})
-    sweep = load_sweep(write_yaml(here / "sweep.yaml", config), run_checks=False)
+    sweep = load_sweep(write_yaml(here / "sweep.yaml", config))
     layout = SweepLayout(str(here / storage), "quick")
     layout.save(sweep, {"config_hash": sweep.config_hash()})
     open_sweep(sweep, layout, {"config_hash": sweep.config_hash()})

@@ -2,13 +2,14 @@
 
 import pytest
 
+from raysweep.commands import load_checked
 from raysweep.config import load_sweep
 from raysweep.errors import ConfigError
 from tests.conftest import tiny_config
 
 
 def load(sweep_file, data, overrides=(), checks=False):
-    return load_sweep(sweep_file(data), overrides, run_checks=checks)
+    return (load_checked if checks else load_sweep)(sweep_file(data), overrides)
 
 
 def error_line(sweep_file, data, overrides=(), checks=False) -> str:

@@ -3,7 +3,7 @@ and LDAM's margin form; on the defaults and on every value of a search domain.""
 
 import pytest
 
-from raysweep.config import load_sweep
+from raysweep.commands import load_checked
 from raysweep.errors import ConfigError
 from tests.conftest import tiny_config
 
@@ -12,7 +12,7 @@ MULTILABEL = {"kind": "synthetic", "task": "multilabel"}
 
 def error(sweep_file, **sections) -> ConfigError:
     with pytest.raises(ConfigError) as info:
-        load_sweep(sweep_file(tiny_config(**sections)), run_checks=True)
+        load_checked(sweep_file(tiny_config(**sections)))
     return info.value
 
 
@@ -31,11 +31,11 @@ def test_single_label_losses_are_refused_for_a_multilabel_task(sweep_file, name,
 @pytest.mark.parametrize("name", ["bce", "sigmoid_focal"])
 def test_per_class_losses_serve_every_task(sweep_file, task, name):
     data = {"kind": "synthetic", "task": task, "num_classes": 2 if task == "binary" else 3}
-    assert load_sweep(sweep_file(tiny_config(data=data, loss={"name": name})), run_checks=True).config.loss.name == name
+    assert load_checked(sweep_file(tiny_config(data=data, loss={"name": name}))).config.loss.name == name
 
 
 def test_an_auto_task_is_left_to_the_data(sweep_file):
-    sweep = load_sweep(sweep_file(tiny_config(loss={"name": "focal"})), run_checks=True)
+    sweep = load_checked(sweep_file(tiny_config(loss={"name": "focal"})))
     assert sweep.config.data.task == "auto"
 
 
@@ -53,7 +53,7 @@ def test_ldam_needs_exactly_one_of_max_m_and_c(sweep_file, margins, got):
 
 @pytest.mark.parametrize("margins", [{"max_m": 0.5}, {"C": -1.0}, {"C": {"uniform": [-1.0, 1.0]}}])
 def test_ldam_with_one_margin_form_loads(sweep_file, margins):
-    sweep = load_sweep(sweep_file(tiny_config(loss={"name": "ldam", "drw_start_epoch": 1, **margins})), run_checks=True)
+    sweep = load_checked(sweep_file(tiny_config(loss={"name": "ldam", "drw_start_epoch": 1, **margins})))
     assert sweep.config.loss.name == "ldam"
 
 
@@ -66,5 +66,5 @@ def test_ldam_in_a_search_is_checked_with_the_other_defaults(sweep_file):
 def test_quickstart_validates():
     from tests.conftest import REPO
 
-    sweep = load_sweep(REPO / "search_spaces" / "quickstart.yaml", run_checks=True)
+    sweep = load_checked(REPO / "search_spaces" / "quickstart.yaml")
     assert sweep.space["loss.name"].values == ("ce", "focal")

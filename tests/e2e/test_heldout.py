@@ -23,7 +23,7 @@ from tests.conftest import tiny_config
 from tests.trainables import data_factory as make
 from trainables.data.sources import load_samples
 from trainables.deploy import deployed_model, raw_pixels
-from trainables.trainer import PREDICTIONS_FILE, SPLITS_FILE
+from trainables.checkpoint_files import PREDICTIONS_FILE, SPLITS_FILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 

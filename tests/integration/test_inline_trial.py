@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from raysweep.config import load_sweep
+from raysweep.commands import load_checked
 from raysweep.errors import ConfigError
 from raysweep.sweep.checkpoints import trial_checkpoints
 from raysweep.sweep.experiment import run_sweep
@@ -25,7 +25,7 @@ EPOCHS = 3
 
 
 def one_trial(sweep_file, name, **resources):
-    return load_sweep(sweep_file(tiny_config(
+    return load_checked(sweep_file(tiny_config(
         name=name,
         train={"epochs": EPOCHS, "batch_size": 16},
         resources={"workers": 1, "cpus_per_worker": 1, **resources},

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from raysweep.cli import main as cli_main
-from raysweep.config import load_sweep
+from raysweep.commands import load_checked
 from raysweep.sweep.experiment import run_sweep
 from raysweep.sweep.layout import SweepLayout
 from raysweep.sweep.results import read_trials
@@ -32,7 +32,7 @@ def no_leaked_worker_groups(ray_session):
 
 
 def sweep_of(sweep_file, **sections):
-    return load_sweep(sweep_file(tiny_config(**sections)))
+    return load_checked(sweep_file(tiny_config(**sections)))
 
 
 def run(sweep, tmp_path, name=None):

@@ -3,7 +3,7 @@
 import pytest
 from mlflow import MlflowClient
 
-from raysweep.config import load_sweep
+from raysweep.commands import load_checked
 from raysweep.sweep.experiment import run_sweep
 from tests.conftest import tiny_config
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.ray
 
 def test_one_parent_one_child_per_trial_with_metrics_params_and_artifacts(ray_session, sweep_file, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default store: ./mlflow.db and ./mlartifacts
-    sweep = load_sweep(sweep_file(tiny_config(
+    sweep = load_checked(sweep_file(tiny_config(
         name="tracked", optimizer={"lr": {"grid": [0.05, 1e30]}, "momentum": 0.0}, train={"epochs": 2},
         search={"algorithm": "grid"}, tracking={"enabled": True},
     )))

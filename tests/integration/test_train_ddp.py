@@ -19,7 +19,7 @@ pytestmark = pytest.mark.ray
 
 def test_two_worker_metrics_equal_a_single_process_evaluation(ray_session, sweep_file, tmp_path):
     # 97 samples: 25 validation samples, which two workers' DistributedSampler pads to 26
-    cfg = load_sweep(sweep_file(tiny_config(data={"num_samples": 97}, train={"epochs": 2, "batch_size": 8}, resources={"workers": 2})), run_checks=False).config
+    cfg = load_sweep(sweep_file(tiny_config(data={"num_samples": 97}, train={"epochs": 2, "batch_size": 8}, resources={"workers": 2}))).config
     result = build_trainer(cfg, name="ddp-exact", storage_path=str(tmp_path)).fit()
     reported = result.metrics
     assert reported["epoch"] == 2

@@ -53,7 +53,7 @@ def decision(scheduler, trial, result: dict) -> str:
 
 
 def restored(sweep_file, layout, name):
-    search = load_sweep(sweep_file(tiny_config(search={"algorithm": "optuna", "scheduler": name, "grace_period": 1, "reduction_factor": 2})), run_checks=False).config.search
+    search = load_sweep(sweep_file(tiny_config(search={"algorithm": "optuna", "scheduler": name, "grace_period": 1, "reduction_factor": 2}))).config.search
     scheduler = build_trial_scheduler(search, 4, functools.partial(trial_histories, layout))
     scheduler = pickle.loads(pickle.dumps(scheduler))  # as Tune keeps it in tuner.pkl and restores it
     scheduler.set_search_properties(METRIC, "max")

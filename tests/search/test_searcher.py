@@ -13,7 +13,7 @@ from tests.conftest import tiny_config
 
 
 def make(sweep_file, **sections):
-    sweep = load_sweep(sweep_file(tiny_config(**sections)), run_checks=False)
+    sweep = load_sweep(sweep_file(tiny_config(**sections)))
     return searcher_for(sweep)
 
 

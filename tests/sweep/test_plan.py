@@ -9,7 +9,7 @@ from tests.conftest import tiny_config
 
 
 def cfg_of(sweep_file, **resources):
-    return load_sweep(sweep_file(tiny_config(resources=resources)), run_checks=False).config
+    return load_sweep(sweep_file(tiny_config(resources=resources))).config
 
 
 @pytest.mark.parametrize(

@@ -43,13 +43,13 @@ def tracked_sweep(ray_session, tmp_path_factory) -> Iterator[TrackedSweep]:
     """A server (stopped at the end of the session) and a finished 3-trial grid sweep in it."""
     from mlflow import MlflowClient
 
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
     from raysweep.sweep.experiment import run_sweep
     from raysweep.sweep.results import read_trials
 
     root = tmp_path_factory.mktemp("tracked-sweep")
     with MlflowServer(root / "mlflow") as server:
-        sweep = load_sweep(write_yaml(root / "sweep.yaml", grid_sweep("mlflow-e2e", server.uri)))
+        sweep = load_checked(write_yaml(root / "sweep.yaml", grid_sweep("mlflow-e2e", server.uri)))
         outcome = run_sweep(sweep, storage=str(root / "results"))
         rows, _, _ = read_trials(outcome.layout)
         experiment = MlflowClient(server.uri).get_experiment_by_name("mlflow-e2e")

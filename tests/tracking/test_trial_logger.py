@@ -45,7 +45,7 @@ class FateSharingKillsAt(DriverStopsAfter):
 
 
 def tracked_trainer(sweep_file, tmp_path, epochs, listeners):
-    cfg = load_sweep(sweep_file(tiny_config(train={"epochs": epochs})), run_checks=False).config
+    cfg = load_sweep(sweep_file(tiny_config(train={"epochs": epochs}))).config
     return Trainer(cfg, LocalSession(tmp_path / "train"), listeners=listeners)
 
 

@@ -18,7 +18,7 @@ def train_here(sweep: dict, root: Path):
     from trainables.session import LocalSession
     from trainables.trainer import Trainer
 
-    cfg = load_sweep(write_yaml(root / "sweep.yaml", sweep), run_checks=False).config
+    cfg = load_sweep(write_yaml(root / "sweep.yaml", sweep)).config
     session = LocalSession(root / "checkpoints", device="cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # on a busy machine, spinning OpenMP threads make this 25x slower

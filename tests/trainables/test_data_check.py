@@ -14,7 +14,7 @@ from trainables.data.check import check_data, write_preview
 
 
 def config(sweep_file, data: dict, **sections):
-    return load_sweep(sweep_file(tiny_config(data=data, **sections)), run_checks=False).config
+    return load_sweep(sweep_file(tiny_config(data=data, **sections))).config
 
 
 def check_error(sweep_file, data: dict, **sections) -> str:

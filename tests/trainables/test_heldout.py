@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from raysweep.commands import load_checked
 from raysweep.config import load_sweep
 from raysweep.errors import ConfigError
 from tests.conftest import REPO, tiny_config
@@ -72,5 +73,5 @@ def test_a_held_out_manifest_keeps_the_training_classes(sweep_file, tmp_path):
 ])
 def test_a_test_split_the_source_cannot_have_is_refused(sweep_file, data, expected):
     with pytest.raises(ConfigError) as e:
-        load_sweep(sweep_file(tiny_config(data=data)))
+        load_checked(sweep_file(tiny_config(data=data)))
     assert e.value.line().endswith(expected)

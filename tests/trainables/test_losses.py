@@ -2,6 +2,7 @@
 against a float64 re-implementation on random inputs; gradients; epoch-dependent LDAM-DRW;
 the mutual-channel loss's channel groups, mask and terms; and the user errors."""
 
+import inspect
 import math
 
 import numpy as np
@@ -61,6 +62,15 @@ def test_every_loss_is_registered_with_its_keys_and_tasks():
     for name in ("ce", "focal", "flsd53", "ldam", "recall", "mc"):
         assert "multilabel" not in loss_tasks(name), name
     assert "multilabel" in loss_tasks("bce") and "multilabel" in loss_tasks("sigmoid_focal")
+
+
+def test_a_loss_is_a_frozen_record_of_its_factory_and_tasks():
+    import dataclasses
+
+    info = LOSSES.get("focal")
+    assert (info.name, info.tasks) == ("focal", loss_tasks("focal")) and "gamma" in inspect.signature(info.factory).parameters
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.tasks = ("multilabel",)  # type: ignore[misc]
 
 
 def test_every_loss_key_is_a_key_of_the_loss_section():
@@ -463,13 +473,13 @@ def test_every_loss_gives_a_finite_gradient(name, kwargs):
     ({"name": "sigmoid_focal", "alpha": 0.25}, {"task": "multilabel"}),
 ])
 def test_the_trainer_trains_with_the_loss(sweep_file, tmp_path, loss, data):
-    from raysweep.config import load_sweep
+    from raysweep.commands import load_checked
     from tests.conftest import tiny_config
     from trainables.session import LocalSession
     from trainables.trainer import Trainer
 
     raw = tiny_config(loss=loss, data=data, model={"kwargs": {"widths": [6, 12]}}, train={"epochs": 2})
-    cfg = load_sweep(sweep_file(raw), run_checks=True).config
+    cfg = load_checked(sweep_file(raw)).config
     trainer = Trainer(cfg, LocalSession(tmp_path))
     final = trainer.fit()
     assert final["epoch"] == 2 and math.isfinite(final["train/loss"]) and "diverged" not in final

@@ -178,7 +178,7 @@ def test_tune_thresholds_by_hand_and_ties_keep_the_default():
 def test_trainer_tunes_thresholds_on_validation_when_asked(sweep_file, tmp_path):
     def run(tune):
         raw = tiny_config(data={"task": "multilabel", "num_samples": 64}, loss={"name": "bce"}, train={"epochs": 1, "tune_threshold": tune})
-        cfg = load_sweep(sweep_file(raw, f"s{tune}.yaml"), run_checks=False).config
+        cfg = load_sweep(sweep_file(raw, f"s{tune}.yaml")).config
         session = LocalSession(tmp_path / str(tune))
         trainer = Trainer(cfg, session)
         return trainer, trainer.fit()

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from timm.optim import Lookahead
 
+from raysweep.commands import load_checked
 from raysweep.config import load_sweep
 from raysweep.config.sections.training import OptimizerConfig, SchedulerConfig
 from raysweep.errors import ConfigError
@@ -39,6 +40,13 @@ def test_optimizer_class_and_hyperparameters(fields, cls, expected):
     assert type(opt) is cls
     for key, value in expected.items():
         assert opt.defaults[key] == value, key
+
+
+def test_optimizer_aliases_are_registered_names():
+    from trainables.optim import OPTIMIZER_ALIASES, optimizer_names, resolve_optimizer_name
+
+    assert list(OPTIMIZER_ALIASES) == ["ranger"] and "ranger" in optimizer_names()
+    assert resolve_optimizer_name("ranger") == "lookahead_radam" and resolve_optimizer_name("adamw") == "adamw"
 
 
 def test_ranger_is_lookahead_around_radam():
@@ -229,7 +237,7 @@ def test_an_unknown_schedule_suggests_the_name():
 
 def test_amp_and_channels_last_are_harmless_no_ops_on_cpu(sweep_file, tmp_path):
     def fit(**train):
-        cfg = load_sweep(sweep_file(tiny_config(train={"epochs": 1, **train}), name=f"{len(train)}.yaml"), run_checks=False).config
+        cfg = load_sweep(sweep_file(tiny_config(train={"epochs": 1, **train}), name=f"{len(train)}.yaml")).config
         trainer = Trainer(cfg, LocalSession(tmp_path / str(len(train)), device="cpu"))
         return trainer.fit(), trainer.folds[0].module.state_dict()
 
@@ -283,7 +291,7 @@ def test_a_sequential_schedule_resumes_from_its_checkpointed_state(tmp_path):
 ])
 def test_a_sequence_that_cannot_run_is_refused_in_one_line(sweep_file, fields, expected):
     with pytest.raises(ConfigError) as e:
-        load_sweep(sweep_file(tiny_config(scheduler={"name": "sequential", **fields})))
+        load_checked(sweep_file(tiny_config(scheduler={"name": "sequential", **fields})))
     assert e.value.line().endswith(expected)
 
 

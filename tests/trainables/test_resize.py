@@ -89,7 +89,7 @@ def test_a_trial_trains_on_files_of_mixed_sizes_and_its_model_takes_any_size(swe
     raw = tiny_config(data={"kind": "image_folder", "root": str(root), "loader_workers": 1}, train={"epochs": 1, "batch_size": 4},
                       augment={"preset": "light", "resize": {"mode": "center_crop", "size": 12, "shorter_side": 14}})
     session = LocalSession(tmp_path / "run")
-    final = Trainer(load_sweep(sweep_file(raw), run_checks=False).config, session).fit()
+    final = Trainer(load_sweep(sweep_file(raw)).config, session).fit()
     assert final["epoch"] == 1 and np.isfinite(final["val/loss"])
     model = deployed_model(session.checkpoints[-1])
     assert model.any_size
@@ -108,7 +108,7 @@ def test_validate_reports_a_jpegs_own_size_though_trials_decode_it_smaller(sweep
 
     root = make.image_folder(tmp_path, {"a": 2, "b": 2}, size=[(960, 640), (200, 200)], suffix=".jpg")
     raw = tiny_config(data={"kind": "image_folder", "root": str(root), "val_fraction": 0.5}, model={"name": "resnet18"})
-    cfg = load_sweep(sweep_file(raw), run_checks=False).config
+    cfg = load_sweep(sweep_file(raw)).config
     summary = check_data(cfg)
     assert summary.image_shape == (960, 640, 3) and summary.model_input == (3, 224, 224)
     samples = load_samples(cfg.data)

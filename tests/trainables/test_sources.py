@@ -317,7 +317,18 @@ def test_a_trial_trains_from_files_through_loader_workers(sweep_file, tmp_path):
 
     root = make.image_folder(tmp_path, {"a": 8, "b": 8}, size=8, channels=3)
     raw = tiny_config(data={"kind": "image_folder", "root": str(root), "loader_workers": 1}, augment={"preset": "light"}, train={"epochs": 1, "batch_size": 4})
-    cfg = load_sweep(sweep_file(raw), run_checks=False).config
+    cfg = load_sweep(sweep_file(raw)).config
     session = LocalSession(tmp_path / "run")
     final = Trainer(cfg, session).fit()
     assert final["epoch"] == 1 and np.isfinite(final["val/loss"])
+
+
+def test_a_source_is_a_frozen_record_in_the_registry():
+    import dataclasses
+
+    from trainables.data.registry import SourceInfo
+
+    info = SOURCES.get("torchvision")
+    assert isinstance(info, SourceInfo) and info.name == "torchvision" and callable(info.load)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.requires = ()  # type: ignore[misc]

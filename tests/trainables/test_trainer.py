@@ -16,7 +16,7 @@ from trainables.trainer import Trainer
 
 
 def config(sweep_file, **sections):
-    return load_sweep(sweep_file(tiny_config(**sections)), run_checks=False).config
+    return load_sweep(sweep_file(tiny_config(**sections))).config
 
 
 class Interrupted(Exception):
@@ -47,6 +47,25 @@ def test_trains_and_reports_every_epoch_with_a_checkpoint(sweep_file, tmp_path):
     state = load_state(session.checkpoints[-1])
     assert state["epoch"] == 2 and len(state["history"]) == 3
     assert state["best"]["metric"] == "val/macro_f1"
+
+
+@pytest.mark.parametrize("sections", [
+    {},
+    {"data": {"task": "multilabel"}, "loss": {"name": "bce"}, "train": {"tune_threshold": True}},
+    {"data": {"folds": 2}, "search": {"cv": {"mode": "per_trial"}}},
+])
+def test_the_keys_reported_are_those_reported_metrics_names(sweep_file, tmp_path, sections):
+    """`search.metric` is checked against `reported_metrics` (trainables.checks): it must name
+    exactly what an epoch reports, per-class keys from the data's classes."""
+    from trainables.trainer import reported_metrics
+
+    cfg = config(sweep_file, **{"train": {"epochs": 1}, **sections})
+    trainer = Trainer(cfg, LocalSession(tmp_path))
+    final = trainer.fit()
+    names = reported_metrics(cfg, trainer.samples.task, trainer.samples.classes)
+    assert set(final) == names, (set(final) ^ names)
+    assert {"val/f1/0", "val/recall/2"} <= names and "val/f1/3" not in names
+    assert names <= reported_metrics(cfg, "auto", trainer.samples.classes)  # what the file's `task: auto` is checked against
 
 
 def test_resume_continues_the_epoch_count_and_matches_an_uninterrupted_run(sweep_file, tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 
 from raysweep.config.schema import SweepConfig
 from raysweep.errors import DataError
+from trainables.checks import refuse_unreported_metrics
 from trainables.data.samples import Samples
 from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
@@ -93,6 +94,7 @@ def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
     empty = [samples.classes[c] for c, n in enumerate(counts) if n == 0]
     if empty:
         raise DataError(f"class {empty[0]!r} has no samples", path="data")
+    refuse_unreported_metrics(cfg, samples.task, samples.classes)  # the per-class keys, now the classes are known
     from trainables.augment import sample_transforms
 
     transforms = sample_transforms(cfg, samples)  # first: a file store then decodes as a trial will
@@ -135,6 +137,8 @@ def write_preview(cfg: SweepConfig, path: str | Path, n: int = 16, samples: Opti
     """A grid of `n` augmented training samples as a PNG (normalization undone), resized as
     the model will get them; pass the `samples` already loaded to spare reading the data twice."""
     from PIL import Image
+    from torch.nn import functional as F
+    from torchvision.utils import make_grid
 
     from trainables.augment import sample_transforms
 
@@ -142,21 +146,17 @@ def write_preview(cfg: SweepConfig, path: str | Path, n: int = 16, samples: Opti
     train_tf, _ = sample_transforms(cfg, samples)
     train_tf.reseed(cfg.train.seed)
     rng = np.random.default_rng(cfg.train.seed)
-    tiles = []
-    for i in rng.choice(len(samples), size=min(n, len(samples)), replace=False):
-        t = train_tf(samples.images.load(int(i))).numpy()  # C, H, W normalized
-        t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-        img = (t.transpose(1, 2, 0) * 255).astype(np.uint8)
-        img = img[..., :3] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
-        tiles.append(img)
-    h = max(t.shape[0] for t in tiles)
-    w = max(t.shape[1] for t in tiles)
+    # C, H, W normalized; the first three channels of RGBY data, one channel shown as gray
+    tiles = [train_tf(samples.images.load(int(i)))[:3] for i in rng.choice(len(samples), size=min(n, len(samples)), replace=False)]
+    h = max(t.shape[1] for t in tiles)
+    w = max(t.shape[2] for t in tiles)
+    # tiles of other sizes padded (bottom, right) with their own darkest value, which the
+    # per-tile stretch below (`scale_each`) turns black
+    tiles = [F.pad(t, (0, w - t.shape[2], 0, h - t.shape[1]), value=float(t.min())) for t in tiles]
+    tiles = [t.expand(3, -1, -1) if t.shape[0] == 1 else t for t in tiles]
     cols = int(np.ceil(np.sqrt(len(tiles))))
-    rows = int(np.ceil(len(tiles) / cols))
-    grid = np.zeros((rows * h, cols * w, 3), np.uint8)
-    for k, t in enumerate(tiles):
-        r, c = divmod(k, cols)
-        grid[r * h : r * h + t.shape[0], c * w : c * w + t.shape[1]] = t
+    grid = make_grid(tiles, nrow=cols, padding=0, normalize=True, scale_each=True)
+    grid = (grid.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     scale = max(1, 128 // max(h, w))
     out = Path(path)
     Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(out)

@@ -4,6 +4,7 @@ can all import it without importing each other."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from raysweep.config.sections.data import DataConfig
@@ -11,18 +12,30 @@ from raysweep.registry import Registry
 from trainables.data.samples import Samples
 
 Source = Callable[[DataConfig], Samples]
-SOURCES: Registry[Source] = Registry("data source")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A registered data source: its `data.kind`, the function that loads it, and the `data`
+    keys it cannot do without (checked before any data is read, `trainables.checks`)."""
+
+    name: str
+    load: Source
+    requires: tuple[str, ...] = ()
+
+
+SOURCES: Registry[SourceInfo] = Registry("data source")
 
 
 def register_source(name: str, *, requires: tuple[str, ...] = ()):
     """Register a source; `requires` names the `data` keys it cannot do without."""
 
     def deco(fn: Source) -> Source:
-        fn.requires = requires  # type: ignore[attr-defined]
-        return SOURCES.register(name)(fn)
+        SOURCES.register(name)(SourceInfo(name, fn, tuple(requires)))
+        return fn
 
     return deco
 
 
-def required_fields(source: Source) -> tuple[str, ...]:
-    return getattr(source, "requires", ())
+def required_fields(source: SourceInfo) -> tuple[str, ...]:
+    return source.requires

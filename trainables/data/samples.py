@@ -84,9 +84,6 @@ class Samples:
             return labels.sum(axis=0).astype(np.int64)
         return np.bincount(labels, minlength=self.num_classes).astype(np.int64)
 
-    def stratify_labels(self) -> np.ndarray:
-        return self.labels
-
 
 def full_scale(images: np.ndarray) -> float:
     """The stored value `to_uint8` makes 255: 65535 for uint16, 1 for booleans and for

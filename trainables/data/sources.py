@@ -19,8 +19,6 @@ and, from files (each module registers its own on import):
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from raysweep.config.sections.data import DataConfig
@@ -32,7 +30,7 @@ DIGITS_MAX = 16.0  # scikit-learn's digits are counts of 0..16 set pixels per 4x
 
 
 def load_samples(cfg: DataConfig) -> Samples:
-    return SOURCES.get(cfg.kind, path="data.kind")(cfg)
+    return SOURCES.get(cfg.kind, path="data.kind").load(cfg)
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -115,11 +113,3 @@ def synthetic(cfg: DataConfig) -> Samples:
     classes = cfg.classes or [str(i) for i in range(num_classes)]
     task = infer_task(cfg.task, labels, num_classes)
     return Samples(ArrayStore(images, "synthetic sample"), labels.astype(np.float32 if task == "multilabel" else np.int64), classes, task, in_chans=c)
-
-
-def source_names() -> list[str]:
-    return SOURCES.names()
-
-
-def source_doc(name: str) -> str:
-    return inspect.getdoc(SOURCES.get(name)) or ""

@@ -1,0 +1,109 @@
+"""Checks of a sweep against the trainables' registries: a data source, model, loss,
+optimizer, schedule or augmentation preset that does not exist, or a loss that cannot
+serve the task. Registered with `raysweep.config.checks` when this module is imported,
+which the commands do (`raysweep.commands.load_checked`), not the config loader: the
+schema stays apart from torch. The registries are imported inside each check, so the
+checks that read only the config run (and refuse) before torch and timm are loaded.
+"""
+
+from __future__ import annotations
+
+from raysweep.config.checks import check
+from raysweep.config.schema import SweepConfig
+from raysweep.errors import ConfigError
+from raysweep.registry import suggest
+
+
+@check
+def data_source_known(cfg: SweepConfig) -> None:
+    from trainables.data.sources import SOURCES, required_fields
+
+    source = SOURCES.get(cfg.data.kind, path="data.kind")
+    for key in required_fields(source):
+        if getattr(cfg.data, key) in (None, "", []):
+            raise ConfigError(f"required for data.kind {cfg.data.kind!r}", path=f"data.{key}")
+
+
+
+@check
+def model_known(cfg: SweepConfig) -> None:
+    from trainables.models import model_exists, model_names
+
+    if not model_exists(cfg.model.name):
+        raise ConfigError(f"unknown model {cfg.model.name!r}{suggest(cfg.model.name, model_names())}", path="model.name")
+
+
+
+@check
+def loss_known(cfg: SweepConfig) -> None:
+    from trainables.losses import LOSSES
+
+    LOSSES.get(cfg.loss.name, path="loss.name")
+
+
+
+@check
+def loss_serves_task(cfg: SweepConfig) -> None:
+    """A declared task the loss cannot serve (an `auto` task is known only once the data is read)."""
+    from trainables.losses import LOSSES, loss_needs, loss_tasks
+
+    task, name = cfg.data.task, cfg.loss.name
+    if task == "auto" or task in loss_tasks(name):
+        return
+    fitting = [other for other in LOSSES.names() if task in loss_tasks(other)]
+    raise ConfigError(f"loss {name!r} needs {loss_needs(name)}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")
+
+
+
+@check
+def optimizer_known(cfg: SweepConfig) -> None:
+    from trainables.optim import optimizer_names, resolve_optimizer_name
+
+    name = resolve_optimizer_name(cfg.optimizer.name)
+    if name not in optimizer_names():
+        raise ConfigError(f"unknown optimizer {cfg.optimizer.name!r}{suggest(cfg.optimizer.name, optimizer_names())}", path="optimizer.name")
+
+
+
+@check
+def scheduler_known(cfg: SweepConfig) -> None:
+    from trainables.optim import SCHEDULERS
+
+    SCHEDULERS.get(cfg.scheduler.name, path="scheduler.name")
+
+
+
+@check
+def augment_known(cfg: SweepConfig) -> None:
+    from trainables.augment import PRESETS
+
+    PRESETS.get(cfg.augment.preset, path="augment.preset")
+
+
+
+@check
+def metric_reported(cfg: SweepConfig) -> None:
+    """`search.metric` must be a key the trainer reports. The per-class keys
+    (`val/f1/<class>`) are checked here against declared `data.classes`, else once the data
+    is open (`trainables.data.check.check_data`)."""
+    refuse_unreported_metrics(cfg, cfg.data.task, cfg.data.classes)
+
+
+def refuse_unreported_metrics(cfg: SweepConfig, task: str, classes) -> None:
+    """Refuse a `search.metric` that a trainer of `cfg` never reports for data of `task` and
+    `classes` (None: not known yet, and any per-class key passes), naming the closest key."""
+    import difflib
+
+    from trainables.metrics import PER_CLASS
+    from trainables.trainer import reported_metrics
+
+    reported = reported_metrics(cfg, task, classes)
+    for metric in cfg.search.metrics:
+        kind = metric.split("/")[1] if metric.startswith("val/") and metric.count("/") >= 2 else None
+        if metric in reported or (classes is None and kind in PER_CLASS):
+            continue
+        close = difflib.get_close_matches(metric, sorted(reported), n=1, cutoff=0.5)
+        hint = f", did you mean {close[0]!r}?" if close else ""
+        allowed = sorted(n for n in reported if n.startswith("val/") and n.count("/") == 1) + ["train/loss"]
+        allowed += [f"val/{kind}/<class>" for kind in PER_CLASS]
+        raise ConfigError(f"the trainer never reports {metric!r}{hint}; allowed: {', '.join(allowed)}", path="search.metric")
