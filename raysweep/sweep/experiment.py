@@ -13,7 +13,7 @@ from typing import Optional
 
 from raysweep.config.load import Sweep
 from raysweep.errors import SweepInterrupted
-from raysweep.search.schedulers import build_trial_scheduler, scheduler_name
+from raysweep.search.schedulers import build_pruner, build_trial_scheduler, scheduler_name
 from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
@@ -22,7 +22,6 @@ from raysweep.sweep.interrupt import InterruptWatch, interrupted
 from raysweep.sweep.layout import DEFAULT_STORAGE, INTERRUPTED_FILE, STOPPING_RULE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
 from raysweep.sweep.records import ResultLog
-from raysweep.sweep.results import trial_histories
 from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable, trial_dirname
 
@@ -51,10 +50,12 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None) -> tuple[Swe
         num_configs = max(1, len(cells)) * (search.num_samples or 1)
     else:
         num_configs = search.num_samples or DEFAULT_NUM_SAMPLES
+    max_epoch = search.max_t or sweep.config.train.epochs
     searcher = SweepSearcher(
         spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
-        seed=search.seed, num_configs=num_configs, max_epoch=search.max_t or sweep.config.train.epochs,
+        seed=search.seed, num_configs=num_configs, max_epoch=max_epoch,
         histories=functools.partial(trial_history, train_storage) if train_storage else None,
+        pruner=build_pruner(search, max_epoch),  # early stopping judges in the searcher's study
     )
     return searcher, spec, num_configs * len(spec.replicas)
 
@@ -84,8 +85,9 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
         make_trainable(sweep, layout.train_storage, tracking),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            # the scheduler is pickled now and restored as it is now: it reads the stored trials' results itself
-            scheduler=build_trial_scheduler(cfg.search, cfg.train.epochs, functools.partial(trial_histories, layout)),
+            # asks the searcher's study (its pruner) whether a trial stops; pickled in tuner.pkl
+            # with the searcher, so on resume it asks the searcher's restored study
+            scheduler=build_trial_scheduler(cfg.search, cfg.train.epochs, searcher),
             metric=cfg.search.primary_metric,
             mode=cfg.search.primary_mode,
             num_samples=num_trials,
