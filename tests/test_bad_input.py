@@ -237,6 +237,10 @@ CASES = {
         "error: sweep.yaml: search.scheduler: asha stops trials on one metric; a multi-objective search needs scheduler: none",
         sweep(search={**MULTI_OBJECTIVE, "scheduler": "asha"}),
     ),
+    "fractional-reduction-factor": validate(
+        "error: sweep.yaml: search.reduction_factor: asha takes a whole reduction factor (2, 3, 4, ...), got 2.5",
+        sweep(search={"scheduler": "asha", "reduction_factor": 2.5}),
+    ),
     "max-t-above-epochs": validate("error: sweep.yaml: search.max_t: must be <= train.epochs (2), got 5", sweep(search={"max_t": 5})),
     "cv-without-folds": validate("error: sweep.yaml: search.cv.mode: cross-validation (per_trial) needs data.folds", sweep(search={"cv": {"mode": "per_trial"}})),
     # -- the file itself and --set -----------------------------------------------------------------

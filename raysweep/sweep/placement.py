@@ -2,15 +2,24 @@
 
 When Tune stops a trial (ASHA, `max_t`) it kills the trial actor; the Train
 controller and its workers die with it, but their placement group stays
-reserved: Train's own cleaner needs the dashboard's State API (and fails when
-several Ray instances run on one machine). On a small machine the next trials
-then wait for workers forever.
+reserved: Ray frees a group made by an actor only once that actor *and* its
+job are dead (ray-project/ray#65881), and Train's own cleaner
+(`PlacementGroupCleaner`) asks the dashboard's State API whether the controller
+lives, which a cluster without the dashboard (our tests, `include_dashboard=False`)
+cannot answer. On a small machine the next trials then wait for workers forever.
 
 The group may only be removed once its controller is dead: removing it under
 a live controller makes the controller restart its workers in a new group,
 which then leaks. Rank 0's reports carry the group's id and the controller
 reports its own actor id (`SweepReportCallback`); the `WorkerGroupReaper`
 callback removes the group as soon as that controller is gone.
+
+The leak this used to have: a controller that outlived its trial actor for a moment
+forwarded one more report to Tune through a queue the trial actor owned, which was gone.
+Train takes a callback's error as a controller failure and, with retries left, restarts
+the worker group in a *new* placement group, never reported: once fate-sharing killed the
+controller, that group stayed reserved until the driver exited. `SweepReportCallback` now
+ends the controller instead (`ray.actor.exit_actor`), leaving only the reported group.
 """
 
 from __future__ import annotations
@@ -37,7 +46,15 @@ class SweepReportCallback(TuneReportCallback):
 
         if metrics:
             metrics = [{**metrics[0], CONTROLLER_KEY: ray.get_runtime_context().get_actor_id()}, *metrics[1:]]
-        super().after_report(run_context, metrics, checkpoint)
+        try:
+            super().after_report(run_context, metrics, checkpoint)
+        except ray.exceptions.RayActorError:
+            # The trial actor, which owns the queue Tune reads reports from, is gone: Tune has
+            # ended the trial. Raised, this error is a controller failure that Train answers by
+            # starting a new worker group in a new placement group nobody knows of (the leak);
+            # the controller ends here instead, leaving its reported group to the reaper.
+            log.info("trial gone: ending its Train controller without restarting its workers")
+            ray.actor.exit_actor()
 
 
 def _actor_dead(actor_hex: Optional[str]) -> Optional[bool]:
@@ -45,7 +62,10 @@ def _actor_dead(actor_hex: Optional[str]) -> Optional[bool]:
     if not actor_hex:
         return None
     try:
-        # GCS's actor table (no dashboard needed); Ray's public state API needs the dashboard
+        # GCS's actor table, read through Ray's private state module: the public State API
+        # (`ray.util.state.get_actor`) needs the dashboard, and no public call takes an actor
+        # id without it. Needed only because a group outlives its creator actor while the job
+        # lives (ray-project/ray#65881, open); when that lands, Ray frees the group itself.
         from ray._private.state import actors
 
         return actors(actor_id=actor_hex).get("State") == "DEAD"
@@ -61,11 +81,11 @@ def _pg_live(pg_hex: str) -> bool:
 
 
 def remove(pg_hex: str) -> None:
-    from ray._raylet import PlacementGroupID
+    import ray
     from ray.util.placement_group import PlacementGroup, remove_placement_group
 
     try:
-        remove_placement_group(PlacementGroup(PlacementGroupID(bytes.fromhex(pg_hex))))
+        remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_hex))))
     except Exception as e:  # removed in the meantime: nothing to free
         log.debug("placement group %s: %s", pg_hex, e)
 
