@@ -155,7 +155,8 @@ class SweepSearcher(Searcher):
         pruner first stopped it at (later epochs, trained before the stop landed, are kept as
         values but judged no more)."""
         trial.report(value, step=epoch)
-        if trial_id not in self.stopped_at and trial.should_prune():
+        # the last epoch is the trial's end, not a rung to be stopped at
+        if trial_id not in self.stopped_at and epoch < self.max_epoch and trial.should_prune():
             self.stopped_at[trial_id] = epoch
 
     def _fold_run(self, trial_id: str) -> optuna.trial.Trial:
