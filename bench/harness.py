@@ -197,10 +197,15 @@ def trial_times(path: str | Path) -> dict[str, list[float]]:
     }
 
 
-def tiny_trial_sweep(name: str, trials: int, *, inline: bool, epochs: int, at_once: int = 1) -> dict:
+def tiny_trial_sweep(name: str, trials: int, *, epochs: int, at_once: int = 1, inline: Optional[bool] = None,
+                     tracking: Optional[str] = None, workers: int = 1) -> dict:
     """The fixed tiny trial that startup.py and concurrency.py time: digits, tiny_cnn, one
-    worker of 1 CPU (`inline`: trained in the Tune trial actor), `trials` of them, `at_once`
-    at a time."""
+    worker of 1 CPU, `trials` of them, `at_once` at a time, with raysweep's defaults otherwise.
+    `inline` None is the default (a one-worker trial trains in its Tune trial actor), False a
+    Ray Train worker group; `tracking` an MLflow URI (the default: tracking on), or "off"."""
+    resources = {"workers": workers, "cpus_per_worker": 1, "max_concurrent": at_once}
+    if inline is not None:
+        resources["inline"] = inline
     return {
         "name": name,
         "data": {"kind": "digits", "loader_workers": 0},
@@ -208,10 +213,78 @@ def tiny_trial_sweep(name: str, trials: int, *, inline: bool, epochs: int, at_on
         "augment": {"preset": "none"},
         "optimizer": {"name": "sgd", "lr": 0.1},
         "train": {"epochs": epochs, "batch_size": 32},
-        "resources": {"workers": 1, "cpus_per_worker": 1, "max_concurrent": at_once, "inline": inline},
+        "resources": resources,
         "search": {"algorithm": "grid", "num_samples": trials, "scheduler": "none"},
-        "tracking": {"enabled": False},
+        "tracking": {"enabled": False} if tracking in (None, "off") else {"uri": tracking, "log_models": True},
     }
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the name may hold spaces and parentheses
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class MemoryPeak:
+    """The peak resident memory of this process and all its descendants (the local Ray
+    instance's processes: GCS, raylet, workers, trial actors), sampled every `every_s`
+    on a thread while the `with` block runs; `peak` in bytes, `processes` at the peak."""
+
+    def __init__(self, every_s: float = 0.2):
+        self.every_s = every_s
+        self.peak = 0
+        self.processes = 0
+        self._stop = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every_s):
+            tree = process_tree(os.getpid())
+            total = sum(rss_bytes(pid) for pid in tree)
+            if total > self.peak:
+                self.peak, self.processes = total, len(tree)
+
+    def __enter__(self) -> "MemoryPeak":
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def create_store(uri: str) -> None:
+    """An MLflow store with its tables made (the first use of a new SQLite store spends seconds
+    on its schema migrations, once in its life, which no sweep after it pays)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(uri).search_experiments(max_results=1)
 
 
 def timed_sweep(raw: dict, storage: Path, name: str, clock_file: Path):

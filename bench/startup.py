@@ -1,34 +1,32 @@
-"""Start-up and scheduling: how long `raysweep run` takes to its first metric, what a
-raysweep trial costs above a bare Ray Tune function trainable doing the same work, and
-where the start-up goes (imports, `ray.init`, worker group, first epoch).
+"""Per-trial cost: what a raysweep trial costs, with raysweep's defaults (MLflow tracking
+on), above a bare Ray Tune function trainable doing the same training; where start-up goes.
 
-    python bench/startup.py                    # ~6 min on 2 cores
+    python bench/startup.py                    # ~15 min on 2 cores
     python bench/startup.py --tiny             # the smoke test
-    python bench/startup.py --repeats 3 --trials 5
+    python bench/startup.py --repeats 5 --arms bare,default
 
-Per-trial overhead: N trials run one after another (`max_concurrent_trials 1`) of
-three kinds, same data (`digits`), model (`tiny_cnn`), epochs (2), batch size and one
-CPU per trial:
+The sweep: `digits`, `tiny_cnn`, 2 epochs, batch 32, one worker of 1 CPU per trial, 6
+trials, 2 at once, on a Ray instance of 2 CPUs. Each arm is a whole sweep started fresh
+(its own storage and, with tracking, its own MLflow experiment in one SQLite store, created
+before any timing as a user's is after their first sweep) in one Ray instance;
+the arms' order rotates between repetitions:
 
 - bare: a Tune function trainable written here (load the data, build the model, train
   and validate each epoch with a plain loop, `tune.report` per epoch);
-- raysweep: `run_sweep` of a sweep file, each trial a one-worker Ray Train run;
-- raysweep inline: the same sweep with `resources.inline: true` (the trainer runs in
-  the Tune trial actor, `trainables/tune_session.py`).
+- default: `run_sweep` with raysweep's defaults: tracking on, and a one-worker trial
+  trained in its Tune trial actor (`resources.inline` unset);
+- tracking off: the same with `tracking.enabled: false`;
+- train worker: the same as default with `resources.inline: false` (a Ray Train run
+  with its controller and one worker per trial);
+- bare 2 CPUs / DDP 2 workers: 4 trials one at a time, the bare trainable with 2 CPUs
+  against a raysweep trial of 2 DDP workers of 1 CPU each (Ray Train, gloo), tracking on.
 
-A trial's cost is the time between the completions of consecutive trials (so Tune's
-scheduling between trials counts; the first trial, which carries the experiment's
-start, is left out), recorded by a driver-side Tune callback; for the raysweep kinds
-the callback replaces raysweep's progress table (the one patch this script makes).
-Overhead = median raysweep trial - median bare trial, per repetition.
-
-Start-up split, each in a fresh interpreter: the imports (torch, then timm, ray with
-train and tune, mlflow, then raysweep's own modules, cumulative in that order),
-`raysweep.connect.connect()` (what `raysweep run` calls: `ray.init` of a local
-instance with the dashboard), and through Ray Train, from `TorchTrainer.fit()` to the
-trainer built in the worker (worker group start: its processes, their imports, data
-and model) and to the first epoch's report. `raysweep run` itself is timed as a
-subprocess from launch to the first line of the trial's `result.json`.
+Per trial = (sweep wall time - the bare sweep's in the same repetition) / trials; tracking
+per trial = (default - tracking off) / trials. Memory: the peak resident memory of the
+driver and every process under it (the local Ray instance's) during the arm, over the bare
+arm's. The start-up of one trial, piece by piece, is timed in fresh interpreters: imports,
+`ray.init`, and `raysweep train` (one trial, no Ray Tune) from launch to its first epoch's
+checkpoint against a bare PyTorch loop's first epoch plus `ray.init`.
 """
 
 from __future__ import annotations
@@ -43,13 +41,14 @@ import time
 from pathlib import Path
 
 import harness
-from harness import EpochClock, Spread, key_line, print_table
+from harness import MemoryPeak, Spread, key_line, print_table
 
 EPOCHS = 2
+ARMS = ("bare", "default", "tracking off", "train worker", "bare 2 CPUs", "DDP 2 workers")
 
 
-def sweep_raw(name: str, trials: int, inline: bool, epochs: int = EPOCHS) -> dict:
-    return harness.tiny_trial_sweep(name, trials, inline=inline, epochs=epochs)
+def sweep_raw(name: str, trials: int, *, at_once: int = 2, epochs: int = EPOCHS, **kw) -> dict:
+    return harness.tiny_trial_sweep(name, trials, epochs=epochs, at_once=at_once, **kw)
 
 
 # -- the bare Tune function trainable ----------------------------------------------
@@ -84,28 +83,58 @@ def bare_trial(config: dict, cfg=None) -> None:
         tune.report({"epoch": epoch + 1, "val/accuracy": correct / len(split.val)})
 
 
-def per_trial_seconds(clock_file: Path) -> tuple[float, float]:
-    """(median time between consecutive completions, median start-to-completion)."""
-    times = harness.trial_times(clock_file)
-    if times["errors"]:
-        raise RuntimeError(f"{len(times['errors'])} trial(s) failed")
-    return Spread.of(times["gaps"]).median, Spread.of(times["spans"]).median
-
-
-def run_bare(trials: int, storage: Path, name: str, clock_file: Path) -> None:
+def run_bare(raw: dict, storage: Path, name: str, cpus: int) -> None:
     from ray import tune
 
-    cfg = harness.validate_config(sweep_raw(name, trials, False), "bench/startup.py")
+    cfg = harness.validate_config(raw, "bench/startup.py")
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(bare_trial, cfg=cfg), {"CPU": 1}),
-        tune_config=tune.TuneConfig(num_samples=trials, max_concurrent_trials=1),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage), callbacks=[harness.trial_clock(clock_file)()], verbose=0),
+        tune.with_resources(tune.with_parameters(bare_trial, cfg=cfg), {"CPU": cpus}),
+        tune_config=tune.TuneConfig(num_samples=cfg.search.num_samples, max_concurrent_trials=cfg.resources.max_concurrent),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0),
     )
     with harness.quiet():
-        tuner.fit()
+        results = tuner.fit()
+    if results.num_errors:
+        raise RuntimeError(f"{name}: {results.num_errors} bare trial(s) failed")
 
 
-# -- start-up, piece by piece ---------------------------------------------------------
+def run_arm(arm: str, workdir: Path, rep: int, trials: int, ddp_trials: int) -> dict:
+    """One whole sweep of the arm: its wall time, memory peak and trial count."""
+    name = f"{arm.replace(' ', '_')}_{rep}"
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    clock = workdir / f"{name}.trials.jsonl"
+    if arm == "bare":
+        raw, n = sweep_raw(name, trials), trials
+    elif arm == "default":
+        raw, n = sweep_raw(name, trials, tracking=store), trials
+    elif arm == "tracking off":
+        raw, n = sweep_raw(name, trials, tracking="off"), trials
+    elif arm == "train worker":
+        raw, n = sweep_raw(name, trials, tracking=store, inline=False), trials
+    elif arm == "bare 2 CPUs":
+        raw, n = sweep_raw(name, ddp_trials, at_once=1), ddp_trials
+    else:  # DDP 2 workers
+        raw, n = sweep_raw(name, ddp_trials, at_once=1, tracking=store, workers=2), ddp_trials
+    cwd = os.getcwd()
+    os.chdir(workdir)  # the default artifact root, ./mlartifacts, lands in the arm's folder
+    try:
+        with MemoryPeak() as mem:
+            t0 = time.perf_counter()
+            if arm.startswith("bare"):
+                run_bare(raw, workdir, name, cpus=2 if arm == "bare 2 CPUs" else 1)
+            else:
+                harness.timed_sweep(raw, workdir, name, clock)
+            wall = time.perf_counter() - t0
+    finally:
+        os.chdir(cwd)
+    if not arm.startswith("bare"):
+        times = harness.trial_times(clock)
+        if times["errors"] or len(times["ends"]) != n:
+            raise RuntimeError(f"{name}: {len(times['ends'])} of {n} trials completed, {len(times['errors'])} failed")
+    return {"wall": wall, "trials": n, "memory": mem.peak, "processes": mem.processes}
+
+
+# -- start-up, piece by piece, in fresh interpreters -------------------------------------
 IMPORTS = """
 import json, time
 out, t = {}, time.perf_counter()
@@ -114,9 +143,9 @@ def mark(k):
     now = time.perf_counter(); out[k] = now - t; t = now
 import torch; mark("torch")
 import timm; mark("timm")
-import ray, ray.train, ray.tune; mark("ray (train, tune)")
+import ray, ray.tune; mark("ray (tune)")
 import mlflow; mark("mlflow")
-import raysweep.sweep.experiment, raysweep.tracking.sweep, trainables.trainer, trainables.launch; mark("raysweep modules")
+import raysweep.sweep.experiment, raysweep.tracking.sweep, trainables.trainer, trainables.tune_session; mark("raysweep modules")
 print(json.dumps(out))
 """
 
@@ -125,127 +154,142 @@ import json, time
 import ray
 from raysweep.connect import connect
 t = time.perf_counter(); connect(None); init = time.perf_counter() - t
-print(json.dumps({"connect (ray.init)": init}))
+print(json.dumps({"ray.init": init}))
 ray.shutdown()
 """
 
+# a bare PyTorch loop's first epoch, from interpreter start, on the data and model `raysweep train` uses
+BARE_FIRST_EPOCH = """
+import json, sys, time
+t0 = time.time()
+import torch, yaml
+from torch.utils.data import DataLoader
+from raysweep.config.load import validate
+from trainables.data.dataset import SampleDataset
+from trainables.data.sources import load_samples
+from trainables.data.splits import make_split
+from trainables.models import build_model
+cfg = validate(yaml.safe_load(open(sys.argv[1])), sys.argv[1])
+torch.set_num_threads(1)
+samples = load_samples(cfg.data)
+split = make_split(cfg.data, samples, None)
+train = DataLoader(SampleDataset(samples, split.train), batch_size=cfg.train.batch_size, shuffle=True)
+val = DataLoader(SampleDataset(samples, split.val), batch_size=cfg.train.batch_size * 2)
+model = build_model(cfg.model, samples.num_classes, samples.in_chans)
+opt = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.lr, momentum=0.9)
+model.train()
+for x, y, _ in train:
+    opt.zero_grad(); torch.nn.functional.cross_entropy(model(x), y).backward(); opt.step()
+model.eval()
+with torch.no_grad():
+    correct = sum(int((model(x).argmax(1) == y).sum()) for x, y, _ in val)
+torch.save(model.state_dict(), sys.argv[2])
+print(json.dumps({"first epoch": time.time() - t0}))
+"""
 
-def fresh(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=harness.REPO, timeout=300)
+
+def fresh(code: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=harness.REPO, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def worker_group_start(workdir: Path, tag: str) -> dict:
-    """Through Ray Train, from fit() to the trainer built in the worker, and to its first report."""
-    from trainables.launch import build_trainer
-
-    cfg = harness.validate_config(sweep_raw("startup", 1, False), "bench/startup.py")
-    clock_file = workdir / f"{tag}.jsonl"
-    t0 = time.time()
-    build_trainer(cfg, name=tag, storage_path=str(workdir / "storage"), workers=1, listeners=[EpochClock(clock_file)]).fit()
-    t_end = time.time()
-    records = EpochClock.read(clock_file)
-    start = next(r["t"] for r in records if r["event"] == "start")
-    epochs = [r for r in records if r["event"] == "epoch"]
-    return {
-        "worker group up, trainer built": start - t0,
-        "first epoch (to its report)": epochs[0]["t"] - start,
-        "later epoch": epochs[1]["t"] - epochs[0]["t"] if len(epochs) > 1 else float("nan"),
-        "fit() returns after last report": t_end - epochs[-1]["t"],
-    }
-
-
-def cli_first_metric(workdir: Path, tag: str, inline: bool) -> dict:
-    """`raysweep run` as a user runs it: launch to the first line of result.json, and to exit."""
+def train_first_epoch(workdir: Path, tag: str) -> dict:
+    """`raysweep train` as a user runs it: launch to its first checkpoint, and to exit."""
     import yaml
 
     sweep = workdir / f"{tag}.yaml"
-    sweep.write_text(yaml.safe_dump(sweep_raw(tag, 1, inline)))
-    storage = workdir / f"cli-{tag}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sweep.write_text(yaml.safe_dump(sweep_raw(tag, 1, epochs=3, tracking=f"sqlite:///{workdir / (tag + '.db')}")))
+    storage = workdir / f"train-{tag}"
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raysweep", "run", str(sweep), "--storage", str(storage), "--name", tag],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, env=env,
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "raysweep", "train", str(sweep), "--storage", str(storage)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
     first = None
     while proc.poll() is None:
-        if first is None and any(p.stat().st_size > 0 for p in storage.glob(f"{tag}/*/result.json")):
+        if first is None and any(storage.rglob("checkpoint_*/meta.json")):
             first = time.monotonic() - t0
         time.sleep(0.05)
     total = time.monotonic() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"raysweep run exited {proc.returncode}")
-    if first is None:  # finished between two polls
-        first = total
-    return {"first metric": first, "exit": total}
+        raise RuntimeError(f"raysweep train exited {proc.returncode}")
+    bare = fresh(BARE_FIRST_EPOCH, str(sweep), str(workdir / f"{tag}.pt"))["first epoch"]
+    return {"train": first if first is not None else total, "exit": total, "bare": bare}
 
 
 def main(argv=None) -> int:
-    p = harness.parser(__doc__, repeats=2)
-    p.add_argument("--trials", type=int, default=4, help="sequential trials per kind and repetition (default 4)")
+    p = harness.parser(__doc__, repeats=3)
+    p.add_argument("--trials", type=int, default=6, help="trials per sweep, 2 at once (default 6)")
+    p.add_argument("--ddp-trials", type=int, default=4, help="trials of the DDP arms, one at a time (default 4)")
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from: {', '.join(ARMS)}")
+    p.add_argument("--no-pieces", action="store_true", help="skip the start-up split (imports, ray.init, raysweep train)")
     args = p.parse_args(argv)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if "bare" not in arms:
+        arms.insert(0, "bare")
+    if "DDP 2 workers" in arms and "bare 2 CPUs" not in arms:
+        arms.append("bare 2 CPUs")
     if args.tiny:
-        args.repeats, args.trials = 1, 2
+        args.repeats, args.trials, args.ddp_trials = 1, 2, 1
     begun = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-startup-"))
-    split_rows, cli, per_trial = [], {False: [], True: []}, {k: [] for k in ("bare", "raysweep", "raysweep inline")}
-    spans = {k: [] for k in per_trial}
+    got = {a: [] for a in arms}
+    pieces: dict[str, list[dict]] = {"imports": [], "connect": [], "train": []}
     try:
-        # fresh interpreters first, while no Ray instance of ours runs
-        imports = [fresh(IMPORTS) for _ in range(args.repeats)]
-        connects = [fresh(CONNECT) for _ in range(args.repeats)]
-        cli_kinds = (True,) if args.tiny else (False, True)  # the smoke test launches one
-        for rep in range(args.repeats):
-            for inline in cli_kinds if rep % 2 == 0 else cli_kinds[::-1]:
-                cli[inline].append(cli_first_metric(workdir, f"cli{rep}{'i' if inline else ''}", inline))
-
+        if not args.no_pieces:  # fresh interpreters first, while no Ray instance of ours runs
+            for rep in range(1 if args.tiny else args.repeats):
+                pieces["imports"].append(fresh(IMPORTS))
+                pieces["connect"].append(fresh(CONNECT))
+                pieces["train"].append(train_first_epoch(workdir, f"train{rep}"))
+        harness.create_store(f"sqlite:///{workdir / 'mlflow.db'}")
         harness.start_ray(num_cpus=2)
-        groups = [worker_group_start(workdir, f"wg{rep}") for rep in range(args.repeats)]
-        kinds = list(per_trial)
         for rep in range(args.repeats):
-            for kind in kinds[rep % 3:] + kinds[: rep % 3]:  # rotate the order between repetitions
-                name = f"{kind.replace(' ', '_')}_{rep}"
-                clock_file = workdir / f"{name}.trials.jsonl"
-                if kind == "bare":
-                    run_bare(args.trials, workdir, name, clock_file)
-                else:
-                    harness.timed_sweep(sweep_raw(name, args.trials, kind.endswith("inline")), workdir, name, clock_file)
-                gap, span = per_trial_seconds(clock_file)
-                per_trial[kind].append(gap)
-                spans[kind].append(span)
+            for arm in arms[rep % len(arms):] + arms[: rep % len(arms)]:  # rotate the order
+                got[arm].append(run_arm(arm, workdir, rep, args.trials, args.ddp_trials))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    for k in imports[0]:
-        split_rows.append(["import " + k, Spread.of(i[k] for i in imports).show(2, " s")])
-    split_rows.append(["imports, total", Spread.of(sum(i.values()) for i in imports).show(2, " s")])
-    split_rows.append(["connect() = ray.init, local, dashboard", Spread.of(c["connect (ray.init)"] for c in connects).show(2, " s")])
-    for k in groups[0]:
-        split_rows.append(["Ray Train: " + k, Spread.of(g[k] for g in groups).show(2, " s")])
+    def per_trial(arm: str, base: str) -> Spread:
+        return Spread.of((r["wall"] - b["wall"]) / r["trials"] for r, b in zip(got[arm], got[base]))
 
-    print(f"digits, tiny_cnn, {EPOCHS} epochs, batch 32, 1 CPU per trial; {args.repeats} repetition(s), "
-          f"{args.trials} sequential trials per kind each; median [min, max]")
-    print_table("start-up, piece by piece", ["piece", "seconds"], split_rows)
-    print_table("`raysweep run` of one trial, from launch", ["trial", "to the first metric", "to exit"], [
-        [("inline" if inline else "Train worker"), Spread.of(c["first metric"] for c in cli[inline]).show(1, " s"), Spread.of(c["exit"] for c in cli[inline]).show(1, " s")]
-        for inline in (False, True) if cli[inline]
-    ])
+    base_of = {a: ("bare 2 CPUs" if a == "DDP 2 workers" else "bare") for a in arms}
     rows = []
-    for kind in per_trial:
-        over = [r - b for r, b in zip(per_trial[kind], per_trial["bare"])]
-        rows.append([kind, Spread.of(per_trial[kind]).show(2, " s"), Spread.of(spans[kind]).show(2, " s"), Spread.of(over).show(2, " s") if kind != "bare" else "-"])
-    print_table("per trial, sequential (time between completions; start to completion inside Tune)",
-                ["trial kind", "per trial", "start to completion", "overhead over bare"], rows)
+    for arm in arms:
+        over = "-" if arm.startswith("bare") else per_trial(arm, base_of[arm]).show(2, " s")
+        mem = Spread.of(r["memory"] / b["memory"] for r, b in zip(got[arm], got[base_of[arm]]))
+        rows.append([arm, got[arm][0]["trials"], Spread.of(r["wall"] for r in got[arm]).show(1, " s"), over,
+                     Spread.of(r["memory"] / 2**30 for r in got[arm]).show(2, " GiB"), mem.show(2), got[arm][0]["processes"]])
+    print(f"digits, tiny_cnn, {EPOCHS} epochs, batch 32, 1 CPU per worker, Ray instance of 2 CPUs; {args.trials} trials 2 at once "
+          f"({args.ddp_trials} one at a time for the 2-CPU arms); {args.repeats} repetition(s); median [min, max] n")
+    print_table("per trial above the bare Tune trainable: (sweep wall time - bare's) / trials",
+                ["arm", "trials", "sweep wall time", "per trial above bare", "memory peak (process tree)", "memory / bare's", "processes"], rows)
+    key: dict[str, float] = {}
+    if "default" in arms:
+        key["default_per_trial_s"] = per_trial("default", "bare").median
+        key["default_memory_ratio"] = Spread.of(r["memory"] / b["memory"] for r, b in zip(got["default"], got["bare"])).median
+    if "default" in arms and "tracking off" in arms:
+        tracking = Spread.of((d["wall"] - o["wall"]) / d["trials"] for d, o in zip(got["default"], got["tracking off"]))
+        print_table("MLflow tracking per trial: (default - tracking off) / trials", ["", "seconds"], [["tracking", tracking.show(2, " s")]])
+        key["tracking_per_trial_s"] = tracking.median
+    if "train worker" in arms:
+        key["train_worker_per_trial_s"] = per_trial("train worker", "bare").median
+    if "DDP 2 workers" in arms:
+        key["ddp2_per_trial_s"] = per_trial("DDP 2 workers", "bare 2 CPUs").median
+    if pieces["imports"]:
+        split = [["import " + k, Spread.of(i[k] for i in pieces["imports"]).show(2, " s")] for k in pieces["imports"][0]]
+        split.append(["ray.init (raysweep.connect: local, dashboard)", Spread.of(c["ray.init"] for c in pieces["connect"]).show(2, " s")])
+        print_table("start-up, piece by piece (fresh interpreters)", ["piece", "seconds"], split)
+        t = pieces["train"]
+        ratio = Spread.of(r["train"] / (r["bare"] + c["ray.init"]) for r, c in zip(t, pieces["connect"]))
+        print_table("`raysweep train` (one trial, 3 epochs) to its first epoch's checkpoint, from launch", ["", "seconds"], [
+            ["bare PyTorch loop, first epoch", Spread.of(r["bare"] for r in t).show(2, " s")],
+            ["raysweep train, first checkpoint", Spread.of(r["train"] for r in t).show(2, " s")],
+            ["raysweep train, to exit", Spread.of(r["exit"] for r in t).show(2, " s")],
+            ["ratio over (bare + ray.init)", ratio.show(2)],
+        ])
+        key["train_first_epoch_ratio"] = ratio.median
     print(harness.elapsed(begun))
-    key_line("startup", {
-        "overhead_train_worker_s": Spread.of(r - b for r, b in zip(per_trial["raysweep"], per_trial["bare"])).median,
-        "overhead_inline_s": Spread.of(r - b for r, b in zip(per_trial["raysweep inline"], per_trial["bare"])).median,
-        "cli_first_metric_s": Spread.of(c["first metric"] for c in cli[False]).median,
-        "cli_first_metric_inline_s": Spread.of(c["first metric"] for c in cli[True]).median,
-    })
+    key_line("startup", key)
     return 0
 
 

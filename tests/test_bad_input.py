@@ -108,6 +108,11 @@ def wrong_reshape(tmp: Path) -> dict:
     return sweep(data={"kind": "pixel_table", "path": "pixels.csv", "reshape": [6, 5, 2]})
 
 
+def labels_joined_by_space(tmp: Path) -> dict:
+    make.csv_manifest(tmp, [("a.png", "1 2"), ("b.png", "1"), ("c.png", "2")])
+    return sweep(data={"kind": "csv", "path": "manifest.csv", "classes": ["1", "2"], "task": "multilabel", "label_sep": "|"}, loss={"name": "bce"})
+
+
 def mixed_channels(tmp: Path) -> dict:
     make.image_folder(tmp, {"a": 3, "b": 3}, channels=3)
     make.write_image(tmp / "images" / "b" / "b_1.png", 8, 1)
@@ -195,8 +200,48 @@ CASES = {
         "error: sweep.yaml: tracking.uri: MLflow 3 refuses the plain file store; use sqlite:///path.db or http(s)://server",
         sweep(tracking={"uri": "file:///tmp/mlruns"}),
     ),
+    "misspelt-resize-mode": validate(
+        "error: sweep.yaml: augment.resize.mode: must be one of auto, none, resize, center_crop, letterbox, random_resized_crop, got 'centre_crop', did you mean 'center_crop' or 'random_resized_crop' or 'letterbox'?",
+        sweep(augment={"resize": {"mode": "centre_crop"}}),
+    ),
+    "two-character-separator": validate("error: sweep.yaml: data.sep: must be one character (or auto), got ';;'", sweep(data={"sep": ";;"})),
     "one-mode-for-two-metrics": validate(
         "error: sweep.yaml: search.mode: needs one mode per metric (2), got 1", sweep(search={"metric": ["val/macro_f1", "val/loss"], "mode": ["max"]}),
+    ),
+    "cases-not-a-list": validate("error: sweep.yaml: search.cases: must be a list, got 3", sweep(search={"cases": 3})),
+    "cases-empty": validate(
+        "error: sweep.yaml: search.cases: must be a non-empty list of mappings of dotted keys to values, got []", sweep(search={"cases": []}),
+    ),
+    "case-with-other-keys": validate(
+        "error: sweep.yaml: search.cases[1]: has keys train.batch_size, optimizer.lr but search.cases[0] has train.batch_size; every case sets the same keys",
+        sweep(search={"cases": [{"train.batch_size": 8}, {"train.batch_size": 16, "optimizer.lr": 0.1}]}),
+    ),
+    "case-repeated": validate(
+        "error: sweep.yaml: search.cases[1]: repeats search.cases[0]", sweep(search={"cases": [{"train.batch_size": 8}, {"train.batch_size": 8}]}),
+    ),
+    "case-unknown-key": validate(
+        "error: sweep.yaml: search.cases[0].train.batchsize: unknown key, did you mean 'batch_size' or 'max_val_batches'? "
+        "(a case's keys are dotted paths such as model.name or train.batch_size)",
+        sweep(search={"cases": [{"train.batchsize": 8}]}),
+    ),
+    "case-bad-value": validate(
+        "error: sweep.yaml: search.cases[1].train.accumulate: must be >= 1, got 0",
+        sweep(search={"cases": [{"train.batch_size": 8, "train.accumulate": 1}, {"train.batch_size": 16, "train.accumulate": 0}]}),
+    ),
+    "case-unknown-model": validate(
+        "error: sweep.yaml: search.cases[1].model.name: unknown model 'resnet5O', did you mean 'resnet50' or 'resnet51q' or 'resnet50t'?",
+        sweep(search={"cases": [{"model.name": "tiny_cnn"}, {"model.name": "resnet5O"}]}),
+    ),
+    "case-key-also-a-domain": validate(
+        "error: sweep.yaml: search.cases[0].train.batch_size: is searched by its own grid domain too; give it one value there, or leave it out of the cases",
+        sweep(train={"batch_size": {"grid": [8, 16]}}, search={"cases": [{"train.batch_size": 8}]}),
+    ),
+    "case-on-unsearchable-key": validate(
+        "error: sweep.yaml: search.cases[0].resources.workers: cannot be searched, so a case cannot set it", sweep(search={"cases": [{"resources.workers": 2}]}),
+    ),
+    "case-holding-a-domain": validate(
+        "error: sweep.yaml: search.cases[0].train.batch_size: a case holds plain values, not a search domain",
+        sweep(search={"cases": [{"train.batch_size": {"grid": [8, 16]}}]}),
     ),
     "unknown-data-kind": validate("error: sweep.yaml: data.kind: unknown data source 'imagefolder', did you mean 'image_folder'?", sweep(data={"kind": "imagefolder"})),
     "csv-without-path": validate("error: sweep.yaml: data.path: required for data.kind 'csv'", sweep(data={"kind": "csv"})),
@@ -278,6 +323,14 @@ CASES = {
     ),
     "reshape-not-matching-rows": data_case(
         VALIDATE_DATA, wrong_reshape, "error: sweep.yaml: data.reshape: [6, 5, 2] holds 60 values but the rows of {tmp}/pixels.csv have 90 pixels",
+    ),
+    "crop-larger-than-the-shorter-side": data_case(
+        VALIDATE_DATA, lambda tmp: {**good_data(tmp), "augment": {"resize": {"mode": "center_crop", "shorter_side": 200, "size": 224}}},
+        "error: sweep.yaml: augment.resize.shorter_side: is 200, smaller than the 224x224 crop; use at least 224",
+    ),
+    "labels-joined-by-another-separator": data_case(
+        VALIDATE_DATA, labels_joined_by_space,
+        "error: {tmp}/manifest.csv: line 2: label '1 2' is not in data.classes (1, 2); split on ' ' it is classes 1, 2: set data.label_sep: ' '",
     ),
     "mixed-channel-counts": data_case(
         VALIDATE_DATA, mixed_channels,

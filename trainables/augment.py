@@ -2,14 +2,16 @@
 
 A pipeline comes from a preset (`augment.preset`) or, verbatim, from
 albumentations' own serialized form (`augment.pipeline`, what `A.to_dict`
-writes), so users can paste a pipeline they already have. Normalization and
-the tensor conversion are appended here, identically for train and validation.
+writes), so users can paste a pipeline they already have. The resize
+(`augment.resize`, `trainables.resize`) comes first, in training and validation
+alike, so images of any size reach one size before batching; normalization and
+the tensor conversion are appended, identically for train and validation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 import albumentations as A
 import cv2
@@ -19,6 +21,11 @@ from albumentations.pytorch import ToTensorV2
 from raysweep.config.sections.model import AugmentConfig
 from raysweep.errors import ConfigError
 from raysweep.registry import Registry, suggest
+from trainables.resize import resize_steps
+
+if TYPE_CHECKING:
+    from raysweep.config.schema import SweepConfig
+    from trainables.data.samples import Samples
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,6 +35,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Pipelines:
     train: list
     val: list
+    sized: bool = False  # both bring every image to one size themselves (`augment.resize: auto` adds nothing)
 
 
 # (height, width, channels) of the data -> pipelines. Presets must not assume a
@@ -89,7 +97,7 @@ def _ece449(h: int, w: int, c: int) -> Pipelines:
         A.OneOf(blur, p=0.5),
         A.CoarseDropout(num_holes_range=(1, 5), hole_height_range=(8, 8), hole_width_range=(8, 8), fill=0, p=0.5),
     ]
-    return Pipelines(train, fit_square(224))
+    return Pipelines(train, fit_square(224), sized=True)
 
 
 @PRESETS.register("cifar_hw2")
@@ -186,8 +194,9 @@ class Transform:
     epoch's augmentations can be replayed exactly after a resume.
     """
 
-    def __init__(self, compose: A.Compose):
+    def __init__(self, compose: A.Compose, decode: Optional[tuple[int, int]] = None):
         self.compose = compose
+        self.decode = decode  # the smallest (height, width) the resize needs from a file
 
     def reseed(self, seed: int) -> None:
         self.compose.set_random_seed(seed % 2**32)
@@ -207,8 +216,31 @@ def seed_loader_worker(worker_id: int) -> None:
         transform.reseed(torch.initial_seed())
 
 
-def build_transforms(cfg: AugmentConfig, height: int, width: int, channels: int) -> tuple[Transform, Transform]:
-    """(train, validation) transforms for images of the given size."""
+def build_transforms(
+    cfg: AugmentConfig, height: int, width: int, channels: int, *,
+    model_size: Optional[tuple[int, int]] = None, one_size: bool = True,
+) -> tuple[Transform, Transform]:
+    """(train, validation) transforms for images whose first has the given size.
+    `model_size`: what the model takes (`trainables.models.input_size`); `one_size`:
+    every image has the first's size (arrays in memory), so `resize: auto` leaves them."""
     pipes = PRESETS.get(cfg.preset, path="augment.preset")(height, width, channels)
+    sizing = resize_steps(cfg.resize, (height, width), model_size, one_size=one_size or pipes.sized)
     train = _from_dict(cfg.pipeline) if cfg.pipeline is not None else pipes.train
-    return Transform(_finish(train, cfg, channels)), Transform(_finish(pipes.val, cfg, channels))
+    return (Transform(_finish([*sizing.train, *train], cfg, channels), sizing.decode),
+            Transform(_finish([*sizing.val, *pipes.val], cfg, channels), sizing.decode))
+
+
+def sample_transforms(cfg: SweepConfig, samples: Samples) -> tuple[Transform, Transform]:
+    """(train, validation) transforms of a sweep's samples, sized for its
+    model; an image-file store learns the smallest size it may decode its files at."""
+    from trainables.models import input_size
+
+    first = samples.images.load(0)
+    store = samples.images
+    train, val = build_transforms(
+        cfg.augment, int(first.shape[0]), int(first.shape[1]), samples.in_chans,
+        model_size=input_size(cfg.model), one_size=getattr(store, "one_size", False),
+    )
+    if hasattr(store, "decode"):
+        store.decode = train.decode
+    return train, val

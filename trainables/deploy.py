@@ -5,9 +5,10 @@ deployed model must apply the same:
 
 1. the data source's scaling to 0..255 levels (`trainables.data.samples.to_uint8`:
    digits' 0..16 become 0..255, rounded);
-2. the validation pipeline of `trainables.augment`: a fit into a square (the
-   `ece449` preset), then `augment.normalize` (ImageNet statistics by default) or
-   a plain /255, and HWC -> CHW;
+2. the validation pipeline of `trainables.augment`: the resize (`augment.resize`:
+   a stretch, a shorter-side resize and centre crop, or a fit into a square, as the
+   `ece449` preset has too), then `augment.normalize` (ImageNet statistics by
+   default) or a plain /255, and HWC -> CHW;
 3. the resize to `model.input_size`, which `trainables.models.Classifier` does itself.
 
 `DeployedClassifier` holds 1 and 2 as small torch modules (buffers, no tracing)
@@ -56,21 +57,64 @@ class Quantize(nn.Module):
         return torch.round(x * (LEVELS / self.pixel_max)).clamp_(0, LEVELS)
 
 
-class LongestMaxSize(nn.Module):
-    """albumentations' LongestMaxSize with its defaults: the longer side scaled to `size`,
-    bilinear, rounded to levels as OpenCV's uint8 resize is (close to OpenCV, not bit-exact)."""
+def _resize(x: torch.Tensor, new: tuple[int, int], area: bool) -> torch.Tensor:
+    """Bilinear (area-like with antialias when `area` and shrinking), rounded to levels as
+    OpenCV's uint8 resize is (close to OpenCV, not bit-exact)."""
+    if tuple(new) == tuple(x.shape[-2:]):
+        return x
+    shrink = area and (new[0] < x.shape[-2] or new[1] < x.shape[-1])
+    return F.interpolate(x, size=new, mode="bilinear", align_corners=False, antialias=shrink).round_().clamp_(0, LEVELS)
 
-    def __init__(self, size: int):
+
+class LongestMaxSize(nn.Module):
+    """albumentations' LongestMaxSize: the image scaled to fit `height` x `width`
+    (the longer side to `size` when square)."""
+
+    def __init__(self, height: int, width: int, area: bool = False):
         super().__init__()
-        self.size = int(size)
+        self.height, self.width, self.area = int(height), int(width), bool(area)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        scale = self.size / max(h, w)
-        new = (max(1, round(h * scale)), max(1, round(w * scale)))
-        if new == (h, w):
-            return x
-        return F.interpolate(x, size=new, mode="bilinear", align_corners=False).round_().clamp_(0, LEVELS)
+        scale = min(self.height / h, self.width / w)
+        return _resize(x, (max(1, round(h * scale)), max(1, round(w * scale))), self.area)
+
+
+class SmallestMaxSize(nn.Module):
+    """albumentations' SmallestMaxSize: the shorter side scaled to `size`."""
+
+    def __init__(self, size: int, area: bool = False):
+        super().__init__()
+        self.size, self.area = int(size), bool(area)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        scale = self.size / min(h, w)
+        return _resize(x, (max(1, round(h * scale)), max(1, round(w * scale))), self.area)
+
+
+class Resize(nn.Module):
+    """albumentations' Resize: stretched to `height` x `width`."""
+
+    def __init__(self, height: int, width: int, area: bool = False):
+        super().__init__()
+        self.height, self.width, self.area = int(height), int(width), bool(area)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _resize(x, (self.height, self.width), self.area)
+
+
+class CenterCrop(nn.Module):
+    """albumentations' CenterCrop: the centre `height` x `width`, the odd pixel at the top left."""
+
+    def __init__(self, height: int, width: int):
+        super().__init__()
+        self.height, self.width = int(height), int(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        top, left = (h - self.height) // 2, (w - self.width) // 2
+        return x[..., top : top + self.height, left : left + self.width]
 
 
 class PadIfNeeded(nn.Module):
@@ -122,11 +166,40 @@ def _unsupported(t) -> NotImplementedError:
     return NotImplementedError(f"{t!r} has no counterpart in the deployed model (trainables.deploy.STEPS)")
 
 
+def _area(t) -> bool:
+    """Whether a resize uses OpenCV's area interpolation to shrink (as `trainables.resize` asks)."""
+    if t.interpolation != _INTER_LINEAR or t.area_for_downscale not in (None, "image"):
+        raise _unsupported(t)
+    return t.area_for_downscale == "image"
+
+
 @STEPS.register("LongestMaxSize")
 def _longest_max_size(t) -> nn.Module:
-    if not isinstance(t.max_size, int) or t.max_size_hw is not None or t.interpolation != _INTER_LINEAR or t.area_for_downscale:
+    area = _area(t)
+    if isinstance(t.max_size, int) and t.max_size_hw is None:
+        return LongestMaxSize(t.max_size, t.max_size, area)
+    if t.max_size is None and t.max_size_hw is not None and None not in t.max_size_hw:
+        return LongestMaxSize(*t.max_size_hw, area)
+    raise _unsupported(t)
+
+
+@STEPS.register("SmallestMaxSize")
+def _smallest_max_size(t) -> nn.Module:
+    if not isinstance(t.max_size, int) or t.max_size_hw is not None:
         raise _unsupported(t)
-    return LongestMaxSize(t.max_size)
+    return SmallestMaxSize(t.max_size, _area(t))
+
+
+@STEPS.register("Resize")
+def _resize_step(t) -> nn.Module:
+    return Resize(t.height, t.width, _area(t))
+
+
+@STEPS.register("CenterCrop")
+def _center_crop(t) -> nn.Module:
+    if t.pad_if_needed:
+        raise _unsupported(t)
+    return CenterCrop(t.height, t.width)
 
 
 @STEPS.register("PadIfNeeded")
@@ -171,7 +244,7 @@ def preprocessing(val_transforms: Sequence, pixel_max: float) -> nn.Sequential:
 
 def takes_any_size(preprocess: nn.Sequential) -> bool:
     """Whether the steps resize, so that inputs need not have the training images' size."""
-    return any(isinstance(step, LongestMaxSize) for step in preprocess)
+    return any(isinstance(step, (LongestMaxSize, SmallestMaxSize, Resize)) for step in preprocess)
 
 
 class DeployedClassifier(nn.Module):
@@ -241,7 +314,7 @@ def deployed_model(checkpoint: Path, fold: int = 0) -> DeployedClassifier:
     from raysweep.config.schema import SweepConfig
     from trainables.augment import build_transforms
     from trainables.checkpoint import load_state
-    from trainables.models import build_model
+    from trainables.models import build_model, input_size
 
     checkpoint = Path(checkpoint)
     meta_file, config_file, predictions_file, _ = _checkpoint_files()
@@ -251,7 +324,8 @@ def deployed_model(checkpoint: Path, fold: int = 0) -> DeployedClassifier:
     # the weights come from the checkpoint: no hub download, no weights file needed here
     classifier = build_model(cfg.model.model_copy(update={"pretrained": False}), len(classes), in_chans)
     classifier.load_state_dict(load_state(checkpoint)["folds"][fold]["model"])
-    _, val = build_transforms(cfg.augment, h, w, in_chans)
+    # checkpoints written before `augment.resize` held in-memory arrays or uniform files: no auto resize
+    _, val = build_transforms(cfg.augment, h, w, in_chans, model_size=input_size(cfg.model), one_size=meta.get("one_size", True))
     preprocess = preprocessing(val.compose.transforms, meta.get("pixel_max", LEVELS))
     threshold = _threshold(cfg, checkpoint / predictions_file, len(classes), fold)
     model = DeployedClassifier(classifier, preprocess, classes=classes, task=meta["task"], in_chans=in_chans,

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from raysweep.config.schema import SweepConfig
-from trainables.augment import build_transforms, seed_loader_worker
+from trainables.augment import sample_transforms, seed_loader_worker
 from trainables.data.dataset import SampleDataset
 from trainables.data.samples import ArrayStore, Samples
 from trainables.data.splits import Split
@@ -78,8 +78,7 @@ class FoldRun:
         self.use_amp = amp_applies(cfg, device)
         self.channels_last = cfg.train.channels_last and device.type == "cuda"
 
-        h, w = image_size(samples)
-        train_tf, val_tf = build_transforms(cfg.augment, h, w, samples.in_chans)
+        train_tf, val_tf = sample_transforms(cfg, samples)
         self.train_set = SampleDataset(samples, split.train, train_tf)
         self.val_set = SampleDataset(samples, split.val, val_tf)
         workers = loader_workers(cfg, samples)

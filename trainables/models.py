@@ -100,6 +100,16 @@ def model_exists(name: str) -> bool:
     return timm.is_model(name)
 
 
+def input_size(cfg: ModelConfig) -> Optional[tuple[int, int]]:
+    """(height, width) the model takes: `model.input_size`, else the size timm's
+    pretrained config gives the model (224 for most ImageNet models), else None."""
+    size = cfg.input_size
+    if size:
+        return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    pretrained = timm.models.get_pretrained_cfg(cfg.name)
+    return tuple(pretrained.input_size[1:]) if pretrained is not None and pretrained.input_size else None
+
+
 def model_names() -> list[str]:
     return timm.list_models()
 

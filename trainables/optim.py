@@ -15,6 +15,12 @@ decayed those too, which hurts batch-norm nets and is not reproduced.
 Every schedule counts epochs from 0 including warmup: `warmup_epochs` replace
 the schedule's first epochs by a linear ramp from `warmup_lr`, and milestones,
 decay periods and T_max stay in absolute epochs.
+
+`sequential` chains schedules with torch's own `SequentialLR` (ECE449's two
+stages, cosine then multistep): its stages are torch schedulers, each counting
+its epochs from the epoch it starts at (`scheduler.stage_starts`), as
+SequentialLR does, and `SequentialSchedule` steps it once per epoch behind the
+same `step(epoch, metric)` the timm schedules take.
 """
 
 from __future__ import annotations
@@ -147,7 +153,7 @@ class PlateauLRScheduler(_Warmup):
         self.__dict__.update(state)
 
 
-SchedulerFactory = Callable[[torch.optim.Optimizer, SchedulerConfig, int, str], Optional[Scheduler]]
+SchedulerFactory = Callable[[torch.optim.Optimizer, SchedulerConfig, int, str], Optional["Scheduler | SequentialSchedule"]]
 SCHEDULERS: Registry[SchedulerFactory] = Registry("scheduler")
 
 
@@ -188,6 +194,69 @@ def _exponential(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Scheduler
 def _plateau(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> Scheduler:
     """Multiply by decay_rate after `patience` epochs without a better objective."""
     return PlateauLRScheduler(opt, decay_rate=cfg.decay_rate, patience=cfg.patience, lr_min=cfg.min_lr, mode=mode, **_warmup(cfg))
+
+
+# a stage of `sequential`: (optimizer, scheduler section, the stage's length in epochs) -> a torch scheduler
+Stage = Callable[[torch.optim.Optimizer, SchedulerConfig, int], torch.optim.lr_scheduler.LRScheduler]
+STAGES: Registry[Stage] = Registry("sequential stage")
+
+
+@STAGES.register("none")
+def _constant_stage(opt, cfg: SchedulerConfig, length: int):
+    return torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+@STAGES.register("step")
+def _step_stage(opt, cfg: SchedulerConfig, length: int):
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, round(cfg.decay_epochs)), gamma=cfg.decay_rate)
+
+
+@STAGES.register("multistep")
+def _multistep_stage(opt, cfg: SchedulerConfig, length: int):
+    return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.decay_rate)
+
+
+@STAGES.register("cosine")
+def _cosine_stage(opt, cfg: SchedulerConfig, length: int):
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.t_max or length, eta_min=cfg.min_lr)
+
+
+@STAGES.register("exponential")
+def _exponential_stage(opt, cfg: SchedulerConfig, length: int):
+    """Continuous, as `exponential`: decay_rate every decay_epochs, spread over each epoch."""
+    return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.decay_rate ** (1.0 / cfg.decay_epochs))
+
+
+class SequentialSchedule:
+    """torch's SequentialLR behind the epoch-indexed `step(epoch, metric)` of the timm schedules:
+    stepped once per epoch up to `epoch`, its whole state (every stage's) checkpointed."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, stages: list, starts: list[int]):
+        self.sequential = torch.optim.lr_scheduler.SequentialLR(optimizer, stages, milestones=list(starts))
+        self.epoch = 0
+
+    def step(self, epoch: int, metric: Optional[float] = None) -> None:
+        while self.epoch < epoch:
+            self.sequential.step()
+            self.epoch += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "sequential": self.sequential.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.sequential.load_state_dict(state["sequential"])
+        # building the stages reset the optimizer's lr to the first stage's: put the resumed one back
+        for group, lr in zip(self.sequential.optimizer.param_groups, self.sequential.get_last_lr()):
+            group["lr"] = lr
+
+
+@SCHEDULERS.register("sequential")
+def _sequential(opt, cfg: SchedulerConfig, epochs: int, mode: str) -> SequentialSchedule:
+    """`stages` one after another, stage k from epoch `stage_starts[k - 1]` (ECE449: cosine, then multistep)."""
+    bounds = [0, *cfg.stage_starts, epochs]
+    stages = [STAGES.get(name, path=f"scheduler.stages[{k}]")(opt, cfg, bounds[k + 1] - bounds[k]) for k, name in enumerate(cfg.stages)]
+    return SequentialSchedule(opt, stages, cfg.stage_starts)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, epochs: int, mode: str = "max") -> Optional[Scheduler]:

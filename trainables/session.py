@@ -40,6 +40,9 @@ class Session:
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    # where the trainer writes a checkpoint before `report` hands it over (None: the system's
+    # temporary folder); a session that moves checkpoints into place names one on their file system
+    scratch_dir: Optional[str] = None
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return model.to(self.device)

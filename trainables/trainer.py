@@ -12,6 +12,7 @@ reports the folds' mean (the objective, which ASHA prunes on) and spread.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -52,6 +53,29 @@ def per_trial_cv(cfg: SweepConfig) -> bool:
     return cfg.search.cv is not None and cfg.search.cv.mode == "per_trial"
 
 
+# The data the last trainer in this process loaded, by its data config: a Tune trial actor
+# trains trial after trial (`reuse_actors`), and a dataset read from files (a 40k-row pixel
+# table, thousands of images' labels) need not be read again for the next trial. One entry:
+# a sweep whose trials read different data keeps one dataset in memory, as one trial would.
+_LOADED: dict[str, Samples] = {}
+
+
+def loaded_samples(data_cfg) -> Samples:
+    fields = data_cfg.model_dump(mode="json")
+    # files changed since (a user who fixed a bad label and resumes) are read again
+    stamps = {k: _stamp(v) for k, v in fields.items() if isinstance(v, str) and os.path.exists(v)}
+    key = json.dumps([fields, stamps], sort_keys=True)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_samples(data_cfg)
+    return _LOADED[key]
+
+
+def _stamp(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_mtime_ns, st.st_size]
+
+
 class Trainer:
     def __init__(self, cfg: SweepConfig, session: Session, samples: Optional[Samples] = None, verbose: bool = False, listeners: Sequence = ()):
         self.cfg = cfg
@@ -68,7 +92,7 @@ class Trainer:
         amp_ignored = amp_ignored_line(cfg, session.device)
         if amp_ignored and session.is_main:
             print(amp_ignored, flush=True)  # else `train.amp` would be dropped without a word
-        self.samples = samples if samples is not None else load_samples(cfg.data)
+        self.samples = samples if samples is not None else loaded_samples(cfg.data)
         fold_ids = range(cfg.data.folds) if per_trial_cv(cfg) else [None]
         self.folds = []
         for k, fold in enumerate(fold_ids):
@@ -107,7 +131,7 @@ class Trainer:
         return int(state["epoch"]) + 1
 
     def _write_checkpoint(self, epoch: int, predictions: list, rngs: list) -> Path:
-        directory = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-"))
+        directory = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-", dir=self.session.scratch_dir))
         save_state(directory, self.state_dict(epoch, rngs))
         (directory / CONFIG_FILE).write_text(json.dumps(self.cfg.model_dump(mode="json", by_alias=True), indent=1))
         arrays = {}
@@ -120,6 +144,7 @@ class Trainer:
             "trained": self.trained,
             "classes": list(self.samples.classes), "task": self.samples.task, "in_chans": self.samples.in_chans,
             "image_size": list(image_size(self.samples)), "pixel_max": self.samples.pixel_max,
+            "one_size": bool(getattr(self.samples.images, "one_size", False)),  # how `augment.resize: auto` treated the data
             "node": getattr(self.session, "node_id", None),
             "mlflow_run_id": self.report_extras.get("mlflow_run_id"),
         }

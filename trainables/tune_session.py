@@ -61,6 +61,11 @@ class TuneSession(Session):
         self.device = torch.device(device) if device else _assigned_device()
         self.node_id = _node_id()
         self._fs, self._root = _filesystem(storage)
+        if "://" not in storage:
+            # checkpoints are written in the trial's folder and renamed into place, not copied (a
+            # folder left by a kill is not named `checkpoint_*`: no reader takes it for one)
+            os.makedirs(self._root, exist_ok=True)
+            self.scratch_dir = self._root
         self._kept: dict[str, Optional[float]] = self._scan()  # checkpoint name -> objective
 
     # -- where checkpoints live ------------------------------------------------
@@ -131,7 +136,10 @@ class TuneSession(Session):
         os.makedirs(self._root, exist_ok=True)
         partial = self._path(f".{name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(local, partial)
+        try:
+            os.rename(local, partial)  # the trainer's folder is its own and deleted after: moved, not copied
+        except OSError:  # another file system
+            shutil.copytree(local, partial)
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(partial, dest)
 

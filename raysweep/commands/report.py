@@ -1,8 +1,9 @@
 """Print a sweep's trials, best first: id, status, searched parameters, best
-metric and its epoch, epochs done, checkpoint and MLflow run. Works on a sweep
+metric and its epoch, epochs done, checkpoint and MLflow run, and where the data
+has a held-out test split, the best trial's figures on it. Works on a sweep
 that is still running or was killed. Writes the leaderboard CSV into the
 sweep's directory; with --json the last line is one JSON object
-{"trials": [...], "best": {...}}."""
+{"trials": [...], "best": {...}, "test": {...} or null}."""
 
 from __future__ import annotations
 
@@ -78,15 +79,30 @@ def _fold_line(g: dict, metric: str) -> str:
     return clip(f"  {params}: {metric} {g['mean']:.4f} ± {g['std']:.4f} over {g['folds_done']} fold(s)", WIDTH)
 
 
+def _test_line(test: dict, metric: str) -> str:
+    """The held-out test split's figures for the best trial (selected on `metric`)."""
+    from raysweep.sweep.results import test_metric_name
+    from raysweep.tables import WIDTH, clip
+
+    if "error" in test:
+        return clip(f"test split: not evaluated: {test['error']}", WIDTH)
+    shown = [k for k in dict.fromkeys([test_metric_name(metric), "accuracy", "macro_f1", "loss"]) if k in test["metrics"]]
+    figures = ", ".join(f"{k} {test['metrics'][k]:.4f}" for k in shown)
+    return clip(f"test split ({test['split']}, {test['samples']} samples, never used for selection): best trial {test['trial_id']} (by {metric}): {figures}", WIDTH * 2)
+
+
 def report(layout, *, as_json: bool = False, footer: bool = True) -> int:
-    from raysweep.sweep.results import LEADERBOARD_FILE, leaderboard_csv, read_trials
+    from raysweep.sweep.results import LEADERBOARD_FILE, leaderboard_csv, read_test_result, read_trials
     from raysweep.terminal import shown_path
 
     rows, metric, mode = read_trials(layout)
     layout.write_text(LEADERBOARD_FILE, leaderboard_csv(rows))
     print(f"sweep {layout.sweep_id} ({shown_path(layout.uri)}): {len(rows)} trial(s), best {metric} ({mode}) first")
     print(_table(rows, metric))
-    payload = {"trials": [r.as_dict() for r in rows], "best": rows[0].as_dict() if rows and rows[0].metric is not None else None}
+    test = read_test_result(layout)
+    if test is not None:
+        print(_test_line(test, metric))
+    payload = {"trials": [r.as_dict() for r in rows], "best": rows[0].as_dict() if rows and rows[0].metric is not None else None, "test": test}
     if any("data.fold" in r.params for r in rows):
         payload["folds"] = fold_groups(rows)
         for g in payload["folds"]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
+from raysweep.config.domains import CASES_PATH, assignments
 from raysweep.config.load import SET_SOURCE, Sweep, set_path, validate
 from raysweep.config.schema import SweepConfig
+from raysweep.config.sections.data import TEST_PATH_REPLACES
 from raysweep.errors import ConfigError
 from raysweep.registry import suggest
 
@@ -112,8 +114,40 @@ def fold_within_folds(cfg: SweepConfig) -> None:
         raise ConfigError(f"must be < data.folds ({cfg.data.folds}), got {cfg.data.fold}", path="data.fold")
 
 
+@config_only
+def stages_in_sequence(cfg: SweepConfig) -> None:
+    from raysweep.config.sections.training import SEQUENTIAL_STAGES
+
+    sch = cfg.scheduler
+    if sch.name != "sequential":
+        return
+    if len(sch.stages) < 2:
+        raise ConfigError(f"sequential needs two or more stages, e.g. [cosine, multistep]; got {sch.stages}", path="scheduler.stages")
+    for i, stage in enumerate(sch.stages):
+        if stage not in SEQUENTIAL_STAGES:
+            raise ConfigError(f"unknown stage {stage!r}{suggest(stage, SEQUENTIAL_STAGES)}", path=f"scheduler.stages[{i}]")
+    starts = sch.stage_starts
+    if len(starts) != len(sch.stages) - 1:
+        raise ConfigError(f"needs one start epoch per stage after the first ({len(sch.stages) - 1}), got {starts}", path="scheduler.stage_starts")
+    if any(b <= a for a, b in zip([0, *starts], starts)) or starts[-1] >= cfg.train.epochs:
+        raise ConfigError(f"must rise from above 0 to below train.epochs ({cfg.train.epochs}), got {starts}", path="scheduler.stage_starts")
+    if sch.warmup_epochs:
+        raise ConfigError("sequential takes no warmup_epochs (its stages are the whole schedule); leave it 0", path="scheduler.warmup_epochs")
+
+
+@config_only
+def test_split_fits_the_source(cfg: SweepConfig) -> None:
+    data = cfg.data
+    if data.official_test and data.kind != "torchvision":
+        raise ConfigError(f"only torchvision datasets ship an official test split; for data.kind {data.kind!r} give data.test_path", path="data.official_test")
+    if data.test_path is not None and data.kind not in TEST_PATH_REPLACES:
+        raise ConfigError(f"a held-out test file is read for data.kind {', '.join(TEST_PATH_REPLACES)}, not {data.kind!r}", path="data.test_path")
+    if data.official_test and data.test_path is not None:
+        raise ConfigError("give one test split: data.official_test or data.test_path", path="data.test_path")
+
+
 def _configs_to_check(sweep: Sweep):
-    """The defaults, then each domain value on its own: (what it is, config)."""
+    """The defaults, then each domain value (each case) on its own: (what it is, config)."""
     yield None, sweep.config
     defaults = sweep.defaults_raw()
     for path, dom in sweep.space.items():
@@ -121,7 +155,8 @@ def _configs_to_check(sweep: Sweep):
             if dom.is_range:
                 continue  # ranges were checked field by field; cross-field rules use finite values
             raw = copy.deepcopy(defaults)
-            set_path(raw, path, value)
+            for key, one in assignments(path, dom, value).items():
+                set_path(raw, key, one)
             yield (path, label, value), validate(raw, sweep.source, sweep.overridden)
 
 
@@ -133,9 +168,11 @@ def run_checks(sweep: Sweep) -> None:
             except ConfigError as e:
                 if where is not None:
                     path, label, value = where
-                    if e.path == path:
+                    if path == CASES_PATH and e.path in value:  # a case's own value: search.cases[1].model.name
+                        e = ConfigError(e.message, path=f"{label}.{e.path}")
+                    elif e.path == path:
                         e = ConfigError(f"{e.message} (in {label})", path=e.path)
                     else:
                         e = ConfigError(f"{e.message} (with {path} = {value!r})", path=e.path)
-                source = SET_SOURCE if any(e.path and (e.path == k or e.path.startswith(k + ".")) for k in sweep.overridden) else sweep.source
+                source = SET_SOURCE if any(e.path and (e.path == k or e.path.startswith((k + ".", k + "["))) for k in sweep.overridden) else sweep.source
                 raise e.with_source(source) from None

@@ -11,6 +11,10 @@ Any searchable leaf may be written as a one-key mapping instead of a value:
 each with an optional `default` (the value `raysweep train` uses). This module
 parses those mappings and pulls them out of a raw config, leaving the default
 in their place, so that the schema only ever validates concrete values.
+
+One more kind is not written at a leaf: `search.cases` (`raysweep.config.cases`)
+ties several keys into one axis; its `Domain` (kind `cases`) holds the rows,
+each a mapping of dotted keys to values, and `assignments` spreads one over them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from raysweep.errors import ConfigError
 
 KINDS = ("choice", "grid", "uniform", "loguniform", "int")
 _OPTIONS = {"default"}
+CASES = "cases"  # the kind of `search.cases`: rows of several keys' values
+CASES_PATH = "search.cases"
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Domain:
     high: float | int | None = None
     default: Any = field(default=None)
     has_default: bool = False
+    keys: tuple[str, ...] = ()  # cases: the dotted keys every row sets
 
     @property
     def is_range(self) -> bool:
@@ -47,7 +54,7 @@ class Domain:
         """`default`, else the first value, else the (geometric) middle of the range."""
         if self.has_default:
             return self.default
-        if self.kind in ("choice", "grid"):
+        if self.kind in ("choice", "grid", CASES):
             return self.values[0]
         if self.kind == "loguniform":
             return math.sqrt(self.low * self.high)
@@ -59,19 +66,33 @@ class Domain:
         """(label, value) pairs that stand for the domain when checking values."""
         if self.kind in ("choice", "grid"):
             return [(f"{self.kind}[{i}]", v) for i, v in enumerate(self.values)]
+        if self.kind == CASES:
+            return [(f"{CASES_PATH}[{i}]", v) for i, v in enumerate(self.values)]
         return [(f"{self.kind}[0]", self.low), (f"{self.kind}[1]", self.high)]
 
     def contains(self, value: Any) -> bool:
-        if self.kind in ("choice", "grid"):
+        if self.kind in ("choice", "grid", CASES):
             return value in self.values
         return self.low <= value <= self.high
 
-    def to_yaml(self) -> dict:
+    def to_yaml(self) -> dict | list:
+        if self.kind == CASES:
+            return [dict(row) for row in self.values]
         body = list(self.values) if self.is_finite else [self.low, self.high]
         out = {self.kind: body}
         if self.has_default:
             out["default"] = self.default
         return out
+
+
+def assignments(path: str, dom: Domain, value: Any) -> dict[str, Any]:
+    """The dotted keys a domain's value sets: its own path, or each key of a case."""
+    return dict(value) if dom.kind == CASES else {path: value}
+
+
+def searched_keys(space: dict[str, Domain]) -> list[str]:
+    """The config keys a search space varies, a case's keys in place of `search.cases`."""
+    return [key for path, dom in space.items() for key in (dom.keys if dom.kind == CASES else (path,))]
 
 
 def looks_like_domain(value: Any) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import ValidationError
 
-from raysweep.config.domains import Domain, extract_domains
+from raysweep.config.domains import CASES_PATH, Domain, extract_domains
 from raysweep.config.messages import first_error, show
 from raysweep.config.schema import SweepConfig, field_names, is_searchable, key_exists, section_at, _field
 from raysweep.errors import ConfigError, UserError
@@ -136,7 +136,7 @@ def _unknown_key(key: str) -> str:
 
 # keys that hold file-system paths: made absolute when the file is loaded, so that
 # Ray workers (which run in other directories) find the same files
-PATH_KEYS = ("data.path", "data.root", "model.pretrained", "tracking.artifact_location")
+PATH_KEYS = ("data.path", "data.root", "data.test_path", "model.pretrained", "tracking.artifact_location")
 
 
 def absolute_paths(raw: dict, base: Path) -> None:
@@ -160,7 +160,7 @@ def validate(raw: dict, source: str, overridden: Iterable[str] = ()) -> SweepCon
 
 def _source_of(path: str, source: str, overridden: Iterable[str]) -> str:
     for key in overridden:
-        if path == key or path.startswith(key + "."):
+        if path == key or path.startswith((key + ".", key + "[")):
             return SET_SOURCE
     return source
 
@@ -191,6 +191,29 @@ def _check_domain(path: str, dom: Domain, defaults: dict, source: str, overridde
             raise ConfigError(message + f" (with {path} = {show(value)})", source=_source_of(err_path, source, overridden), path=err_path) from None
 
 
+def _cases(rows: list, defaults: dict, space: dict[str, Domain], source: str, overridden) -> Domain:
+    from raysweep.config.cases import parse_cases
+
+    src = _source_of(CASES_PATH, source, overridden)
+
+    def fail(path: str, message: str) -> ConfigError:
+        return ConfigError(message, source=src, path=path)
+
+    def validate_row(where: str, row: dict) -> None:
+        raw = copy.deepcopy(defaults)
+        for key, value in row.items():
+            set_path(raw, key, value)
+        try:
+            SweepConfig.model_validate(raw)
+        except ValidationError as e:
+            err_path, message = first_error(e, raw)
+            if err_path in row:
+                raise fail(f"{where}.{err_path}", message) from None
+            raise fail(err_path, f"{message} (with {where})") from None
+
+    return parse_cases(rows, space, fail, searchable=is_searchable, unknown=lambda key: None if key_exists(key) else _unknown_key(key), validate_row=validate_row)
+
+
 def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: bool = True) -> Sweep:
     """Load, override and validate a sweep file; raise `ConfigError` on any mistake."""
     source = str(path)
@@ -208,6 +231,9 @@ def load_sweep(path: str | Path, overrides: Iterable[str] = (), *, run_checks: b
     config = validate(defaults, source, overridden)
     for dpath, dom in space.items():
         _check_domain(dpath, dom, defaults, source, overridden)
+    if config.search.cases is not None:
+        # first, as a selector: a case may choose the loss or the schedule others depend on
+        space = {CASES_PATH: _cases(config.search.cases, defaults, space, source, overridden), **space}
 
     sweep = Sweep(source=source, raw=raw, config=config, space=space, overridden=overridden)
     if run_checks:

@@ -56,6 +56,7 @@ _SCHEDULE_KEYS = {
     "cosine": {"t_max", "min_lr"} | _WARMUP,
     "exponential": {"decay_epochs", "decay_rate"} | _WARMUP,
     "plateau": {"decay_rate", "patience", "min_lr"} | _WARMUP,
+    "sequential": {"stages", "stage_starts", "decay_epochs", "decay_rate", "milestones", "t_max", "min_lr"},
 }
 
 

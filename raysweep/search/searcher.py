@@ -12,6 +12,10 @@ One searcher serves every `search.algorithm`:
   other domains drawn at random per cell, as Ray's grid_search does.
 - `random`: random draws; `grid` domains are categorical.
 
+`search.cases` (tied grid axes) is one more grid axis, or categorical under
+`random`; Optuna sees it as a categorical over the rows' labels, Tune the keys
+each row sets.
+
 Every judged epoch of a trial is reported to its Optuna trial, and the study's pruner
 (`search.scheduler`: ASHA, HyperBand, median; see `raysweep.search.schedulers`) says whether
 the trial stops (`should_stop`, which Tune's scheduler asks): early stopping keeps its state in
@@ -35,7 +39,8 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from raysweep.config.domains import Domain
+from raysweep.config.cases import labels
+from raysweep.config.domains import CASES, Domain
 from raysweep.search.samplers import build_sampler
 from raysweep.search.space import SearchSpec
 
@@ -113,7 +118,7 @@ class SweepSearcher(Searcher):
             self._ask()
         number, replica = self.queue.pop(0)
         self.tune_trials[trial_id] = (number, replica)
-        return {**self.configs[number].params, **self.spec.replicas[replica]}
+        return {**self.spec.flat(self.configs[number].params), **self.spec.replicas[replica]}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id not in self.tune_trials:
@@ -242,9 +247,15 @@ class SweepSearcher(Searcher):
 
     def _encode(self, path: str, value: Any) -> Any:
         dom = self.spec.domain(path)
+        if dom.kind == CASES:
+            return labels(dom)[dom.values.index(value)]
         return value if _categorical(dom) else dom.values.index(value)
 
     def _suggest(self, trial: optuna.trial.Trial, path: str, dom: Domain) -> Any:
+        if dom.kind == CASES:
+            # a categorical over the rows' labels, so the study (and its plots) names each case
+            names = labels(dom)
+            return dom.values[names.index(trial.suggest_categorical(path, names))]
         if dom.kind in ("choice", "grid"):
             if _categorical(dom):
                 return trial.suggest_categorical(path, list(dom.values))

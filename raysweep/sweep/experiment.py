@@ -18,6 +18,7 @@ from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
 from raysweep.sweep.checkpoints import trial_history
+from raysweep.sweep.heldout import HeldoutEvaluation
 from raysweep.sweep.interrupt import InterruptWatch, interrupted
 from raysweep.sweep.layout import DEFAULT_STORAGE, INTERRUPTED_FILE, STOPPING_RULE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
@@ -25,7 +26,6 @@ from raysweep.sweep.records import ResultLog
 from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable, trial_dirname
 
-DEFAULT_NUM_SAMPLES = 10
 # Tune snapshots the experiment (trials, searcher, scheduler) this often, so a killed
 # driver loses at most this much bookkeeping (the trials' own checkpoints lose nothing).
 EXPERIMENT_SNAPSHOT_S = "5"
@@ -45,11 +45,7 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None) -> tuple[Swe
     `train_storage`, a resumed searcher takes the epochs its snapshot missed from the checkpoints."""
     search = sweep.config.search
     spec = SearchSpec.from_sweep(sweep, grid_as_categorical=search.algorithm == "random")
-    cells = spec.grid_cells()
-    if search.algorithm == "grid":
-        num_configs = max(1, len(cells)) * (search.num_samples or 1)
-    else:
-        num_configs = search.num_samples or DEFAULT_NUM_SAMPLES
+    num_configs = spec.num_configs(search.algorithm, search.num_samples)
     max_epoch = search.max_t or sweep.config.train.epochs
     searcher = SweepSearcher(
         spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
@@ -74,6 +70,8 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             cfg.search.max_t or cfg.train.epochs, total=num_trials, rule=scheduler_name(cfg.search),
         ),
     ]
+    if cfg.data.has_test_split:
+        callbacks.append(HeldoutEvaluation(layout))  # before the MLflow callback, whose end logs what it records
     if tracking is not None:
         from raysweep.tracking.sweep import MlflowCallback
 
@@ -94,6 +92,10 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             max_concurrent_trials=the_plan.concurrency,
             time_budget_s=cfg.search.time_budget_s,
             trial_dirname_creator=trial_dirname,  # Tune's own names cut values short
+            # An inline trial's actor trains the next trial once its own ends: the process has
+            # imported torch, timm and raysweep already, and opened the MLflow store (seconds per
+            # trial otherwise, BENCHMARKS.md). A Train trial's actor only waits on its Train run.
+            reuse_actors=cfg.resources.inline,
         ),
         run_config=tune.RunConfig(
             name=layout.sweep_id,
@@ -103,9 +105,17 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             # Tune's own files (trial results, experiment state) reach storage this often; the
             # trials' checkpoints, and the history each holds, are persisted every epoch anyway
             sync_config=tune.SyncConfig(sync_period=SYNC_PERIOD_REMOTE_S if "://" in layout.storage else SYNC_PERIOD_LOCAL_S),
-            failure_config=tune.FailureConfig(max_failures=0),  # Train retries workers; a trial that still fails is ERROR
+            failure_config=tune.FailureConfig(max_failures=_trial_retries(cfg)),
         ),
     )
+
+
+def _trial_retries(cfg) -> int:
+    """How often Tune starts a failed trial again. A Train trial: never, Train has restarted its
+    workers `max_failures` times already. An inline trial: `max_failures` times, from its
+    newest checkpoint (`trainables.tune_session`), as Train would restart its one worker; a
+    diverged trial is among them, and each retry only reports the divergence again."""
+    return cfg.resources.max_failures if cfg.resources.inline else 0
 
 
 def _prepare_env() -> None:

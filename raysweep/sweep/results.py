@@ -16,10 +16,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
+from raysweep.config.domains import searched_keys
 from raysweep.sweep.layout import INTERRUPTED_FILE, STOPPING_RULE, SweepLayout
 from raysweep.sweep.outcome import describe
 
 LEADERBOARD_FILE = "leaderboard.csv"
+TEST_FILE = "test_result.json"  # the best trial on the held-out test split (`raysweep.sweep.heldout`)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class TrialRow:
     checkpoint: Optional[str]
     mlflow_run_id: Optional[str]
     outcome: str = ""  # in words: finished, stopped (asha, epoch 3), failed (`raysweep.sweep.outcome`)
+    test_metric: Optional[float] = None  # the objective on the held-out test split: the best trial's only
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,7 +152,7 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     """(trials best first, metric, mode) of the sweep stored at `layout`."""
     sweep = layout.load_sweep()
     search = sweep.config.search
-    dims = list(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
+    dims = searched_keys(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
     metric, mode = search.primary_metric, search.primary_mode
     epochs = search.max_t or sweep.config.train.epochs
     rule = layout.manifest().get(STOPPING_RULE) or search.scheduler  # a sweep from before the manifest said
@@ -160,14 +163,41 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     ]
     missing = -math.inf if mode == "max" else math.inf
     rows.sort(key=lambda r: r.metric if r.metric is not None else missing, reverse=mode == "max")
+    _attach_test(layout, rows, metric)
     return rows, metric, mode
+
+
+def test_metric_name(metric: str) -> str:
+    """The objective's name on the test split: `val/accuracy` -> `accuracy`."""
+    return metric.split("/", 1)[1] if metric.startswith("val/") else metric
+
+
+def read_test_result(layout: SweepLayout) -> Optional[dict]:
+    """The sweep's test-split record ({"trial_id", "metrics", ...} or {"error"}), if it has one."""
+    if not layout.has(TEST_FILE):
+        return None
+    try:
+        return json.loads(layout.read_text(TEST_FILE))
+    except (OSError, ValueError):
+        return None
+
+
+def write_test_result(layout: SweepLayout, record: dict) -> None:
+    layout.write_text(TEST_FILE, json.dumps(record, indent=1, default=str))
+
+
+def _attach_test(layout: SweepLayout, rows: list[TrialRow], metric: str) -> None:
+    test = read_test_result(layout) or {}
+    for r in rows:
+        if r.trial_id == test.get("trial_id"):
+            r.test_metric = (test.get("metrics") or {}).get(test_metric_name(metric))
 
 
 def leaderboard_csv(rows: list[TrialRow]) -> str:
     params = sorted({k for r in rows for k in r.params})
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["rank", "trial_id", "status", "outcome", "metric", "best_epoch", "epochs_done", *params, "checkpoint", "mlflow_run_id"])
+    writer.writerow(["rank", "trial_id", "status", "outcome", "metric", "best_epoch", "epochs_done", "test_metric", *params, "checkpoint", "mlflow_run_id"])
     for i, r in enumerate(rows, 1):
-        writer.writerow([i, r.trial_id, r.status, r.outcome, r.metric, r.best_epoch, r.epochs_done, *(r.params.get(p) for p in params), r.checkpoint, r.mlflow_run_id])
+        writer.writerow([i, r.trial_id, r.status, r.outcome, r.metric, r.best_epoch, r.epochs_done, r.test_metric, *(r.params.get(p) for p in params), r.checkpoint, r.mlflow_run_id])
     return out.getvalue()

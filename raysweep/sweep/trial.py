@@ -25,8 +25,19 @@ class TrialDiverged(RuntimeError):
     """The trial's loss became NaN or infinite; Tune marks the trial ERROR with this reason."""
 
 
+# How long Tune waits for a finished inline trial's thread to end before handing its actor the
+# next trial (`reuse_actors`); Tune's default, 2 s, is shorter than a trial's end can take on a
+# busy node (its listeners close), and a reset that times out fails the next trial, not the last.
+REUSE_WAIT_S = "30"
+
+
 def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None) -> None:
+    import os
+
     from ray import tune
+
+    # read by this actor's `FunctionTrainable.reset_config` when Tune reuses it
+    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", REUSE_WAIT_S)
 
     trial_id = tune.get_context().get_trial_id()
     cfg = sweep.resolve(params)

@@ -74,6 +74,43 @@ def curves_png(history: list[dict], metric: str, path: Path) -> None:
     plt.close(fig)
 
 
+def local_artifact_dir(artifact_uri: str) -> Optional[Path]:
+    """The folder of a run's artifacts when MLflow keeps them on a local file system (a path or
+    `file://` URI, as `Run.info.artifact_uri` gives it for a SQLite store's default root), else None."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(artifact_uri)
+    if parts.scheme in ("", "file") and not parts.netloc:
+        return Path(unquote(parts.path))
+    return None
+
+
+def log_checkpoint_files(client, run_id: str, checkpoint: Path) -> None:
+    """The checkpoint's files as the run's `checkpoint/` artifacts, stored once: where the run's
+    artifacts live on the checkpoint's file system, each file is hard-linked into MLflow's
+    artifact folder (the layout of MLflow's `LocalArtifactRepository`, `<artifact_uri>/<path>`),
+    not copied. Checkpoint files are never written again once a checkpoint is complete (a new
+    epoch is a new folder; an old one is deleted whole), so the two names always hold the same
+    bytes, and deleting the trial's checkpoints keeps the run's. Elsewhere (a tracking server's
+    artifact store, another file system) MLflow uploads a copy."""
+    import os
+
+    root = local_artifact_dir(client.get_run(run_id).info.artifact_uri)
+    if root is not None:
+        dest = root / CHECKPOINT_ARTIFACTS
+        try:
+            for src in sorted(p for p in Path(checkpoint).rglob("*") if p.is_file()):
+                target = dest / src.relative_to(checkpoint)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    target.unlink()  # a retried call after a partial one
+                os.link(src, target)
+            return
+        except OSError as e:  # another file system, or no hard links there
+            log.debug("checkpoint artifacts copied, not linked: %s", e)
+    client.log_artifacts(run_id, str(checkpoint), CHECKPOINT_ARTIFACTS)
+
+
 def log_trial_artifacts(client, run_id: str, checkpoint: Optional[Path], metric: str, history: Optional[list[dict]] = None) -> None:
     """What a trial's (or `raysweep train`'s) run holds besides metrics: the checkpoint's files,
     its config as `config.yaml`, and the reports made from it, the learning curves from `history`
@@ -88,7 +125,7 @@ def log_trial_artifacts(client, run_id: str, checkpoint: Optional[Path], metric:
     with tempfile.TemporaryDirectory() as out:
         files = []
         if checkpoint is not None:
-            client.log_artifacts(run_id, str(checkpoint), CHECKPOINT_ARTIFACTS)
+            log_checkpoint_files(client, run_id, checkpoint)
             config = json.loads((checkpoint / CONFIG_FILE).read_text())
             client.log_text(run_id, yaml.safe_dump(config, sort_keys=False), "config.yaml")
             files = trial_report_files(checkpoint, metric, Path(out), history=history or None)

@@ -107,10 +107,12 @@ class ResilientLogger:
                     time.sleep(delay)
                     delay = min(delay * 2, self.max_backoff_s)
 
-    def close(self, timeout_s: float = FLUSH_TIMEOUT_S) -> bool:
-        """Wait until everything is logged (or the deadline passes); True if nothing was lost."""
+    def close(self, timeout_s: float = FLUSH_TIMEOUT_S, wait_s: Optional[float] = None) -> bool:
+        """Wait until everything is logged (or the deadline passes); True if nothing was lost.
+        With `wait_s`, return after that long at most and leave what is left to the (daemon)
+        thread, which keeps to the deadline while the process lives."""
         self._deadline = time.monotonic() + timeout_s
         self._closing.set()
         self._queue.put(None)
-        self._thread.join(timeout_s + self.max_backoff_s)
+        self._thread.join(timeout_s + self.max_backoff_s if wait_s is None else wait_s)
         return self._failed_ops == 0 and not self._thread.is_alive()

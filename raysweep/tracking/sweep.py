@@ -235,6 +235,10 @@ class MlflowCallback(Callback):
         runs = self._trial_runs(trial_id, last)
         if runs is None:
             return  # the trial never got as far as opening its run
+        if "epoch" in last:
+            # the run may have been opened after the trial's last result came (its worker opens it
+            # without waiting): the epochs it lacks come from the checkpoint before it ends
+            self._log_result(trial_id, last, int(time.time() * 1000))
         run, folds = runs
         end_trial(self._client, run, list(folds.values()), status, tags)
         self._log_trial_artifacts(trial_id, run, int(last.get("epoch", 0)) or None)
@@ -252,6 +256,27 @@ class MlflowCallback(Callback):
         # no checkpoint up to the judged epoch may have survived: the curves still tell the trial
         local = artifacts.download(best[0]) if best is not None else None
         artifacts.log_trial_artifacts(self._client, run, local, self.metric, history)
+
+    def _log_test(self, parent: str, best_run: Optional[str]) -> None:
+        """The best trial's figures on the held-out test split (`raysweep.sweep.heldout`), as
+        `test/<metric>` on the parent run and the best trial's run; never used for selection."""
+        from mlflow.entities import Metric
+
+        from raysweep.sweep.results import read_test_result
+
+        test = read_test_result(self.layout)
+        if not test:
+            return
+        if "error" in test:
+            self._client.set_tag(parent, "raysweep.test_error", str(test["error"])[:5000])
+            return
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"test/{k}", v, now, 0) for k, v in numeric_metrics(test["metrics"]).items()]
+        for run in [parent] + ([best_run] if best_run else []):
+            self._client.log_batch(run, metrics=metrics)
+            self._client.set_tag(run, "raysweep.test_split", test["split"])
+        self._client.set_tag(parent, "raysweep.test_trial", test["trial_id"])
+        self._client.set_tag(parent, "raysweep.test_samples", str(test["samples"]))
 
     def _finish_sweep(self, interrupted: bool) -> None:
         from raysweep.sweep.results import leaderboard_csv, read_trials
@@ -276,6 +301,7 @@ class MlflowCallback(Callback):
             if run:
                 self._client.set_tag(parent, "raysweep.best_trial", best.trial_id)
                 self._client.set_tag(parent, "raysweep.best_run_id", run[0])
+            self._log_test(parent, run[0] if run else None)
         if interrupted:
             # the trials Ctrl-C cut short, and the sweep, read as stopped by the user; no model
             # is logged for a sweep whose trials are unfinished (resume logs it at its end)

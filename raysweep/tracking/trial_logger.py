@@ -27,6 +27,7 @@ STEP_KEY = "train/loss"
 FOLD_STEP_KEY = "val/loss"
 _FOLD_KEY = re.compile(r"^fold(\d+)/(.+)$")
 _PARAMS_PER_BATCH = 100
+SWEEP_CLOSE_WAIT_S = 5.0  # how long a sweep trial's end waits for its run's opening
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -72,11 +73,8 @@ class MlflowTrialLogger:
 
     # -- the listener interface (rank 0) ------------------------------------------
     def start(self, trainer, start_epoch: int) -> None:
-        from mlflow import MlflowClient
-
         from raysweep.tracking.resilient import ResilientLogger
 
-        self._client = MlflowClient(self.target.uri)
         self._log = ResilientLogger(redact_uri(self.target.uri))
         params = trial_params(trainer.cfg)
         n_folds = len(trainer.folds) if len(trainer.folds) > 1 else 0
@@ -85,13 +83,22 @@ class MlflowTrialLogger:
         replayed_at = _now_ms()
 
         def setup():
+            from mlflow import MlflowClient  # imported on the logger's thread, off the training path
+
+            self._client = MlflowClient(self.target.uri)
             self._open(params, n_folds)
             extras["mlflow_run_id"] = self.run_id
             if self.log_epochs:
                 for metrics in history:  # epochs the checkpoint has and the run may lack
                     self._log_epoch(metrics, replayed_at)
 
-        self._log.call_now("open the trial's run", setup, timeout_s=30.0)
+        if self.log_epochs:
+            self._log.call_now("open the trial's run", setup, timeout_s=30.0)
+        else:
+            # In a sweep nothing here waits for the run: training starts at once, and the driver
+            # finds the run by its tags when it logs the trial's first judged epoch (or, if the
+            # run is not there yet, brings that epoch in from the checkpoint at the next one).
+            self._log.submit("open the trial's run", setup)
 
     def epoch(self, metrics: dict[str, Any]) -> None:
         if not self.log_epochs:
@@ -108,7 +115,13 @@ class MlflowTrialLogger:
 
         if self.log_epochs:  # in a sweep the driver ends the run as Tune judged the trial
             self._log.submit("close the run", close)
-        self._log.close()
+            self._log.close()
+        else:
+            # Only the run's opening can be left, and the driver waits for no one: the trial's
+            # thread ends at once, so that Tune can hand its actor the next trial
+            # (`raysweep.sweep.trial.REUSE_WAIT_S`); an opening still retried during an MLflow
+            # outage goes on in this process, which a reused actor keeps alive.
+            self._log.close(wait_s=SWEEP_CLOSE_WAIT_S)
 
     # -- MLflow calls (on the logger's thread) -------------------------------------
     def _open(self, params: dict[str, str], n_folds: int) -> None:

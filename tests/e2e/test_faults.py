@@ -26,15 +26,16 @@ def tune_epochs(storage: Path, sweep: str, trial: str) -> list[int]:
     return [json.loads(line)["epoch"] for line in result.read_text().splitlines() if line.strip()]
 
 
-def train_workers(proc: RaysweepProcess) -> list[int]:
-    """Pids of the Ray Train worker processes started by this raysweep process."""
+def training_processes(proc: RaysweepProcess, title: bytes) -> list[int]:
+    """Pids of the processes started by this raysweep process whose title (Ray's `ray::<actor>`)
+    starts with `title`: `ray::RayTrainWorker` (a Train worker), `ray::ImplicitFunc` (an inline trial)."""
     sessions = {proc.proc.pid}
     pids = cluster_processes(proc.marker, sessions, proc.since)
     sessions |= {s[1] for s in map(_stat, pids) if s}
     found = []
     for pid in cluster_processes(proc.marker, sessions, proc.since):
         try:
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::RayTrainWorker"):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title):
                 found.append(pid)
         except OSError:
             pass
@@ -47,17 +48,24 @@ def mlflow_runs(db: Path, experiment: str):
     return client, client.search_runs([exp.experiment_id])
 
 
-def test_a_killed_train_worker_is_replaced_and_the_trial_resumes_from_its_checkpoint(tmp_path):
+# the process that trains a one-worker trial: the Tune trial actor (the default, inline) or the
+# Ray Train worker (`resources.inline: false`), which Tune, or Train, starts again
+TRAINS_IN = {True: b"ray::ImplicitFunc", False: b"ray::RayTrainWorker"}  # Tune names a function trainable ImplicitFunc
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline (default)", "train worker"])
+def test_a_killed_train_worker_is_replaced_and_the_trial_resumes_from_its_checkpoint(tmp_path, inline):
     epochs = 10
+    resources = {"max_failures": 2} if inline else {"max_failures": 2, "inline": False}
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_config(
         name="workerkill", data={"num_samples": 400}, train={"epochs": epochs, "batch_size": 16},
-        resources={"max_failures": 2}, search={"num_samples": 1, "scheduler": "none"}, tracking={"enabled": True},
+        resources=resources, search={"num_samples": 1, "scheduler": "none"}, tracking={"enabled": True},
     )))
     storage = tmp_path / "results"
     run = RaysweepProcess(["run", "sweep.yaml", "--storage", str(storage)], cwd=tmp_path)
     try:
         wait_for(lambda: any(3 <= e < epochs - 2 for e in checkpoint_epochs(storage, "workerkill").values()), 300, "epoch 3 checkpointed")
-        (victim,) = train_workers(run)
+        (victim,) = training_processes(run, TRAINS_IN[inline])
         os.kill(victim, signal.SIGKILL)
         assert run.wait(600) == 0, run.output()[-3000:]
     finally:

@@ -175,4 +175,11 @@ def test_inline_needs_one_worker_and_takes_the_workers_resources(sweep_file):
     with pytest.raises(ConfigError, match="resources.inline: needs workers: 1"):
         one_trial(sweep_file, "two", inline=True, workers=2)
     assert trial_resources(one_trial(sweep_file, "inline", inline=True, cpus_per_worker=2).config) == {"CPU": 2}
-    assert trial_resources(one_trial(sweep_file, "worker").config) == TRIAL_RESOURCES
+    assert trial_resources(one_trial(sweep_file, "worker", inline=False).config) == TRIAL_RESOURCES
+
+
+def test_one_worker_trials_are_inline_by_default_and_ddp_trials_are_train_runs(sweep_file):
+    assert one_trial(sweep_file, "default").config.resources.inline is True
+    assert trial_resources(one_trial(sweep_file, "default", cpus_per_worker=2).config) == {"CPU": 2}
+    assert one_trial(sweep_file, "ddp", workers=2).config.resources.inline is False
+    assert trial_resources(one_trial(sweep_file, "ddp", workers=2).config) == TRIAL_RESOURCES

@@ -196,3 +196,23 @@ def test_a_new_sweep_with_a_taken_name_gets_its_own_directory(ray_session, sweep
     second, rows = run(sweep, tmp_path)
     assert (first.layout.sweep_id, second.layout.sweep_id) == ("tiny", "tiny-2")
     assert len(rows) == 1
+
+
+@pytest.mark.slow  # 4 trials: ~30 s on 2 cores
+def test_tied_cases_run_once_per_cell_and_every_record_agrees(ray_session, sweep_file, tmp_path):
+    """search.cases x a grid: Tune's trial configs (ExperimentAnalysis) and the sweep's result
+    records (the leaderboard rows) each hold exactly the 4 planned parameter tuples, once."""
+    from ray.tune import ExperimentAnalysis
+
+    sweep = sweep_of(
+        sweep_file, train={"epochs": 1}, resources={"workers": 1, "cpus_per_worker": 0.5, "inline": True},
+        scheduler={"name": {"grid": ["cosine", "multistep"]}},
+        search={"algorithm": "grid", "cases": [{"train.batch_size": 8, "train.accumulate": 2}, {"train.batch_size": 16, "train.accumulate": 1}]},
+    )
+    outcome, rows = run(sweep, tmp_path)
+    keys = ("train.batch_size", "train.accumulate", "scheduler.name")
+    planned = sorted((b, a, s) for b, a in ((8, 2), (16, 1)) for s in ("cosine", "multistep"))
+    analysis = ExperimentAnalysis(outcome.layout.uri)
+    assert sorted(tuple(t.config[k] for k in keys) for t in analysis.trials) == planned
+    assert sorted(tuple(r.params[k] for k in keys) for r in rows) == planned
+    assert all(r.status == "TERMINATED" and r.epochs_done == 1 for r in rows)

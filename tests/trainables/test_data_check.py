@@ -26,7 +26,8 @@ def check_error(sweep_file, data: dict, **sections) -> str:
 def test_good_data_gives_a_summary(sweep_file, tmp_path):
     root = make.image_folder(tmp_path, {"a": 6, "b": 6}, size=8, channels=3)
     summary = check_data(config(sweep_file, {"kind": "image_folder", "root": str(root)}, model={"in_chans": 3}))
-    assert str(summary) == "12 samples, 2 classes (binary), 9 train / 3 val, images 8x8x3"
+    # image files are resized to what tiny_cnn takes (timm's config for it: 16 px)
+    assert str(summary) == "12 samples, 2 classes (binary), 9 train / 3 val, images 8x8x3, resized to 16x16"
 
 
 def test_missing_directory(sweep_file, tmp_path):
@@ -110,15 +111,18 @@ def test_channel_count_other_than_the_models(sweep_file, tmp_path):
     )
 
 
-def test_mixed_sizes_need_a_resizing_preset(sweep_file, tmp_path):
+def test_mixed_sizes_are_resized_unless_the_resize_is_off(sweep_file, tmp_path):
     root = make.image_folder(tmp_path, {"a": 4, "b": 4}, size=8)
     make.write_image(root / "b" / "b_2.png", (12, 10), 3)
     data = {"kind": "image_folder", "root": str(root)}
-    assert check_error(sweep_file, data) == (
+    assert check_error(sweep_file, data, augment={"resize": {"mode": "none"}}) == (
         f"{root / 'b' / 'b_2.png'}: is 12x10 but {root / 'a' / 'a_0.png'} is 8x8; "
-        "a batch needs one size: resize the files or use an augment preset that resizes (ece449)"
+        "a batch needs one size: set augment.resize.mode (resize, center_crop, letterbox) rather than none"
     )
-    assert check_data(config(sweep_file, data, augment={"preset": "ece449"})).samples == 8
+    assert check_data(config(sweep_file, data)).model_input == (3, 16, 16)  # tiny_cnn's size, by default
+    assert check_data(config(sweep_file, data, augment={"preset": "ece449"})).model_input == (3, 224, 224)
+    crop = {"resize": {"mode": "center_crop", "shorter_side": 12, "size": 10}}
+    assert check_data(config(sweep_file, data, augment=crop)).model_input == (3, 10, 10)
 
 
 def test_the_cli_prints_one_line_and_exits_2(sweep_file, tmp_path, capsys):
@@ -134,5 +138,5 @@ def test_write_preview_draws_a_grid_of_augmented_samples(sweep_file, tmp_path):
     cfg = config(sweep_file, {"kind": "image_folder", "root": str(root)}, augment={"preset": "light"})
     out = write_preview(cfg, tmp_path / "grid.png", n=9)
     grid = np.asarray(Image.open(out))
-    assert grid.shape == (3 * 8 * 16, 3 * 8 * 16, 3)  # 3x3 tiles of 8 px, scaled 16x to reach 128 px tiles
+    assert grid.shape == (3 * 16 * 8, 3 * 16 * 8, 3)  # 3x3 tiles of 16 px (what tiny_cnn takes), scaled 8x to reach 128 px tiles
     assert grid.std() > 0

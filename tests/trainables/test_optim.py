@@ -212,8 +212,9 @@ def test_scheduler_state_survives_a_checkpoint(fields):
 
 def test_every_registered_schedule_builds_or_is_none():
     opt = torch.optim.SGD(net().parameters(), lr=0.1)
-    built = {name: build_scheduler(opt, SchedulerConfig(name=name), 5) for name in SCHEDULERS}
-    assert set(built) == {"none", "step", "multistep", "cosine", "exponential", "plateau"}
+    sequence = {"stages": ["cosine", "multistep"], "stage_starts": [2]}  # what the config check asks of sequential
+    built = {name: build_scheduler(opt, SchedulerConfig(name=name, **(sequence if name == "sequential" else {})), 5) for name in SCHEDULERS}
+    assert set(built) == {"none", "step", "multistep", "cosine", "exponential", "plateau", "sequential"}
     assert built.pop("none") is None and all(s is not None for s in built.values())
 
 
@@ -237,3 +238,57 @@ def test_amp_and_channels_last_are_harmless_no_ops_on_cpu(sweep_file, tmp_path):
     assert fast["train/loss"] == plain["train/loss"] and fast["val/loss"] == plain["val/loss"]
     for k in plain_state:
         assert torch.equal(fast_state[k], plain_state[k]), k
+
+
+ECE449_TWO_STAGES = dict(name="sequential", stages=["cosine", "multistep"], stage_starts=[3], t_max=150, min_lr=5e-6, milestones=[1, 2], decay_rate=0.25)
+
+
+def test_sequential_runs_cosine_then_multistep_each_from_its_own_start():
+    """ECE449's two stages under torch's SequentialLR: the cosine from lr, then from epoch 3 the
+    multistep from lr again, its milestones counted from its start."""
+    cosine = [5e-6 + (0.05 - 5e-6) * (1 + math.cos(math.pi * t / 150)) / 2 for t in range(3)]
+    assert lrs(ECE449_TWO_STAGES, epochs=6, lr=0.05) == pytest.approx(cosine + [0.05, 0.0125, 0.003125])
+
+
+def test_a_sequential_schedule_resumes_from_its_checkpointed_state(tmp_path):
+    from trainables.checkpoint import load_state, save_state
+
+    def run(opt, sched, epochs):
+        out = []
+        for epoch in epochs:
+            out.append(opt.param_groups[0]["lr"])
+            sched.step(epoch + 1)
+        return out
+
+    whole_opt = torch.optim.SGD(net().parameters(), lr=0.05)
+    whole = run(whole_opt, build_scheduler(whole_opt, SchedulerConfig(**ECE449_TWO_STAGES), 6), range(6))
+    opt = torch.optim.SGD(net().parameters(), lr=0.05)
+    sched = build_scheduler(opt, SchedulerConfig(**ECE449_TWO_STAGES), 6)
+    first = run(opt, sched, range(4))
+    directory = save_state(tmp_path, {"opt": opt.state_dict(), "sched": sched.state_dict()}).parent
+    state = load_state(directory)  # weights_only: the schedule's state is plain data
+    opt2 = torch.optim.SGD(net().parameters(), lr=0.05)
+    opt2.load_state_dict(state["opt"])
+    sched2 = build_scheduler(opt2, SchedulerConfig(**ECE449_TWO_STAGES), 6)
+    sched2.load_state_dict(state["sched"])
+    assert first + run(opt2, sched2, range(4, 6)) == pytest.approx(whole)
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"stages": ["cosine"], "stage_starts": []}, "scheduler.stages: sequential needs two or more stages, e.g. [cosine, multistep]; got ['cosine']"),
+    ({"stages": ["cosine", "plateau"], "stage_starts": [2]}, "scheduler.stages[1]: unknown stage 'plateau'; allowed: cosine, exponential, multistep, none, step"),
+    ({"stages": ["cosine", "multistep"], "stage_starts": []}, "scheduler.stage_starts: needs one start epoch per stage after the first (1), got []"),
+    ({"stages": ["cosine", "multistep"], "stage_starts": [5]}, "scheduler.stage_starts: must rise from above 0 to below train.epochs (2), got [5]"),
+    ({"stages": ["cosine", "multistep"], "stage_starts": [1], "warmup_epochs": 1}, "scheduler.warmup_epochs: sequential takes no warmup_epochs (its stages are the whole schedule); leave it 0"),
+])
+def test_a_sequence_that_cannot_run_is_refused_in_one_line(sweep_file, fields, expected):
+    with pytest.raises(ConfigError) as e:
+        load_sweep(sweep_file(tiny_config(scheduler={"name": "sequential", **fields})))
+    assert e.value.line().endswith(expected)
+
+
+def test_a_sequential_schedule_trains(sweep_file, tmp_path):
+    cfg = load_sweep(sweep_file(tiny_config(scheduler={"name": "sequential", "stages": ["cosine", "multistep"], "stage_starts": [1], "milestones": [1]}))).config
+    session = LocalSession(tmp_path, device="cpu")
+    Trainer(cfg, session).fit()
+    assert [r["lr"] for r in session.results] == pytest.approx([0.1, 0.1])  # each stage starts from the base lr

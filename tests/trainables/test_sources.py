@@ -295,7 +295,7 @@ def test_torchvision_reads_a_cifar10_in_its_own_format(tmp_path, monkeypatch):
 
 def test_torchvision_missing_dataset_and_unknown_name(tmp_path):
     assert error(kind="torchvision", name="CIFAR100", root=str(tmp_path)) == (
-        f"data.root: no CIFAR100 data under {tmp_path}; set data.download: true or point data.root at it"
+        f"data.root: no CIFAR100 data under {tmp_path} (torchvision: Dataset not found or corrupted); set data.download: true or point data.root at it"
     )
     with pytest.raises(ConfigError) as info:
         load(kind="torchvision", name="CIFAR1000", root=str(tmp_path))

@@ -30,11 +30,15 @@ class DataSummary:
     task: str
     train: int
     val: int
-    image_shape: tuple
+    image_shape: tuple  # the first sample's (H, W, C) as stored
+    model_input: tuple = ()  # what validation gives the network of it (C, H, W), before model.input_size
+    test: Optional[int] = None  # samples of the held-out test split, read only for the final evaluation
 
     def __str__(self) -> str:
+        seen = f", resized to {self.model_input[1]}x{self.model_input[2]}" if self.model_input and self.model_input[1:] != self.image_shape[:2] else ""
+        test = f" / {self.test} test (held out)" if self.test is not None else ""
         return (f"{self.samples} samples, {self.classes} classes ({self.task}), "
-                f"{self.train} train / {self.val} val, images {'x'.join(map(str, self.image_shape))}")
+                f"{self.train} train / {self.val} val{test}, images {'x'.join(map(str, self.image_shape))}{seen}")
 
 
 def _decode_all(samples: Samples) -> list[tuple]:
@@ -60,22 +64,23 @@ def _channels(n: int) -> str:
     return f"{n} channel" if n == 1 else f"{n} channels"
 
 
-def _check_sizes(cfg: SweepConfig, samples: Samples, shapes: list[tuple]) -> None:
-    """Images of several sizes are fine only if the transforms bring them to one."""
-    from trainables.augment import build_transforms
-
+def _check_sizes(samples: Samples, shapes: list[tuple], transforms) -> tuple:
+    """What the model sees of the first sample (C, H, W); images of several sizes are
+    fine only if the transforms bring them to one (`augment.resize`, on by default)."""
+    seen = tuple(transforms[1](samples.images.load(0)).shape)
     other = next((i for i, s in enumerate(shapes) if s[:2] != shapes[0][:2]), None)
     if other is None:
-        return
-    h, w, c = shapes[0]
+        return seen
+    h, w, _ = shapes[0]
     first, second = samples.images.load(0), samples.images.load(other)
-    for tf in build_transforms(cfg.augment, h, w, c):
+    for tf in transforms:
         if tuple(tf(first).shape) != tuple(tf(second).shape):
             raise DataError(
                 f"is {shapes[other][0]}x{shapes[other][1]} but {samples.images.name(0)} is {h}x{w}; "
-                "a batch needs one size: resize the files or use an augment preset that resizes (ece449)",
+                "a batch needs one size: set augment.resize.mode (resize, center_crop, letterbox) rather than none",
                 source=samples.images.name(other),
             )
+    return seen
 
 
 def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
@@ -88,25 +93,53 @@ def check_data(cfg: SweepConfig, *, decode: bool = True) -> DataSummary:
     empty = [samples.classes[c] for c, n in enumerate(counts) if n == 0]
     if empty:
         raise DataError(f"class {empty[0]!r} has no samples", path="data")
+    from trainables.augment import sample_transforms
+
+    transforms = sample_transforms(cfg, samples)  # first: a file store then decodes as a trial will
     shapes = _decode_all(samples) if decode else [samples.images.load(0).shape]
     _check_channels(cfg, samples, shapes)
-    _check_sizes(cfg, samples, shapes)
+    seen = _check_sizes(samples, shapes, transforms)
     folds = range(cfg.data.folds) if cfg.data.folds else [None]
     splits = [make_split(cfg.data, samples, f) for f in folds]
     split = splits[cfg.data.fold if cfg.data.folds else 0]
-    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), tuple(shapes[0]))
+    test = _test_samples(cfg, samples)
+    return DataSummary(len(samples), samples.num_classes, samples.task, len(split.train), len(split.val), _file_shape(samples), seen, test)
+
+
+def _test_samples(cfg: SweepConfig, samples: Samples) -> Optional[int]:
+    """Open the held-out test split now, so a missing or unreadable one is refused before any trial."""
+    from trainables.heldout import load_test_samples
+
+    if not cfg.data.has_test_split:
+        return None
+    test = load_test_samples(cfg.data, list(samples.classes))
+    if len(test) == 0:
+        raise DataError("the test split has no samples", path="data.test_path" if cfg.data.test_path else "data.official_test")
+    return len(test)
+
+
+def _file_shape(samples: Samples) -> tuple:
+    """The first sample's shape as stored, not as a trial decodes it (a JPEG at reduced scale)."""
+    store = samples.images
+    decode = getattr(store, "decode", None)
+    if decode is None:
+        return tuple(store.load(0).shape)
+    store.decode = None
+    try:
+        return tuple(store.load(0).shape)
+    finally:
+        store.decode = decode
 
 
 def write_preview(cfg: SweepConfig, path: str | Path, n: int = 16, samples: Optional[Samples] = None) -> Path:
-    """A grid of `n` augmented training samples as a PNG (normalization undone);
-    pass the `samples` already loaded to spare reading the data twice."""
+    """A grid of `n` augmented training samples as a PNG (normalization undone), resized as
+    the model will get them; pass the `samples` already loaded to spare reading the data twice."""
     from PIL import Image
 
-    from trainables.augment import build_transforms
+    from trainables.augment import sample_transforms
 
     samples = samples if samples is not None else load_samples(cfg.data)
-    first = samples.images.load(0)
-    train_tf, _ = build_transforms(cfg.augment, first.shape[0], first.shape[1], samples.in_chans)
+    train_tf, _ = sample_transforms(cfg, samples)
     train_tf.reseed(cfg.train.seed)
     rng = np.random.default_rng(cfg.train.seed)
     tiles = []

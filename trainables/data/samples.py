@@ -37,6 +37,7 @@ class ArrayStore:
     images: np.ndarray
     label: str = "row"
     first: int = 0
+    one_size = True  # every sample has the same size (`augment.resize: auto` leaves them)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -4,8 +4,9 @@
 case), `data.root` where it lies, and `data.download: true` lets torchvision
 fetch it there. Datasets that hold their images in memory (`data` with
 `targets` or `labels`, as CIFAR and the MNIST family do) are used as arrays;
-any other is read item by item. The official test split is not used: the
-validation set comes from `data.val_fraction` or `data.folds` like any source's.
+any other is read item by item. The validation set comes from
+`data.val_fraction` or `data.folds` like any source's; the official test split
+(`data.official_test`) is read only by `official_test`, at the end of a sweep.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def dataset_class(name: str) -> type:
     return by_lower[name.lower()]
 
 
-def open_dataset(cfg: DataConfig):
+def open_dataset(cfg: DataConfig, split: str = "train"):
+    """The dataset's `split` ("train" or "test"), as torchvision names it (`train=` or `split=`)."""
     cls = dataset_class(cfg.name)
     params = inspect.signature(cls).parameters
-    kwargs = {"train": True} if "train" in params else {"split": "train"} if "split" in params else {}
+    kwargs = {"train": split == "train"} if "train" in params else {"split": split} if "split" in params else {}
     if "download" in params:
         kwargs["download"] = cfg.download
     try:
@@ -48,7 +50,20 @@ def open_dataset(cfg: DataConfig):
     except (RuntimeError, OSError) as e:
         if cfg.download:
             raise DataError(f"cannot download {cls.__name__} into {cfg.root}: {e}", path="data.root") from None
-        raise DataError(f"no {cls.__name__} data under {cfg.root}; set data.download: true or point data.root at it", path="data.root") from None
+        raise not_found(cls, cfg, e) from None
+
+
+def not_found(cls: type, cfg: DataConfig, error: Exception) -> DataError:
+    """torchvision says 'not found or corrupted' for both: tell them apart by its folder,
+    so files that are there but fail its checksum are not reported as missing."""
+    folder = Path(cfg.root).expanduser() / getattr(cls, "base_folder", "")
+    said = str(error).split(". ")[0].strip().rstrip(".")  # "Dataset not found or corrupted"
+    if getattr(cls, "base_folder", None) and folder.is_dir() and any(folder.iterdir()):
+        return DataError(
+            f"{cls.__name__} files under {folder} are incomplete or fail torchvision's checksum ({said}): "
+            "a file is missing, truncated or not the official release; set data.download: true to fetch them again",
+            path="data.root")
+    return DataError(f"no {cls.__name__} data under {cfg.root} (torchvision: {said}); set data.download: true or point data.root at it", path="data.root")
 
 
 def hwc(images: np.ndarray) -> np.ndarray:
@@ -93,7 +108,15 @@ def _targets(ds) -> np.ndarray:
 def torchvision_dataset(cfg: DataConfig) -> Samples:
     """The training split of `torchvision.datasets.<data.name>` under `data.root`
     (downloaded there when `data.download` is true)."""
-    ds = open_dataset(cfg)
+    return _samples(open_dataset(cfg), cfg)
+
+
+def official_test(cfg: DataConfig) -> Samples:
+    """The dataset's own test split (CIFAR-100's `test` file): for the final evaluation only."""
+    return _samples(open_dataset(cfg, "test"), cfg)
+
+
+def _samples(ds, cfg: DataConfig) -> Samples:
     targets = _targets(ds)
     names = list(getattr(ds, "classes", None) or [])
     if names and np.issubdtype(targets.dtype, np.integer) and targets.max() < len(names):

@@ -32,8 +32,41 @@ class ModelConfig(Section):
         return v
 
 
+
+
+class ResizeConfig(Section):
+    """How images reach one size before batching, for training and validation alike
+    (`trainables.augment.resize_steps`)."""
+
+    mode: Literal["auto", "none", "resize", "center_crop", "letterbox", "random_resized_crop"] = fixed("auto", description=(
+        "auto: image files (whose sizes may differ) are resized to `size`, in-memory arrays (one size) are left alone; "
+        "none: no resize; resize: stretch to `size`; center_crop: shorter side to `shorter_side`, then the center `size`; "
+        "letterbox: longer side to `size`, then pad with black; random_resized_crop: training takes a random crop of "
+        "`scale` of the area resized to `size`, validation center_crop"))
+    size: Optional[Union[int, list[int]]] = fixed(None, description="the size the model sees, [height, width] or one side; default model.input_size, else the timm model's default input size, else the first image's size")
+    shorter_side: Optional[int] = fixed(None, ge=1, description="center_crop (and random_resized_crop's validation): the shorter side before the crop, e.g. 256 for a 224 crop; default the crop's longer side")
+    scale: list[float] = fixed([0.08, 1.0], description="random_resized_crop: the range of the crop's share of the image area")
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v):
+        if isinstance(v, list) and (len(v) != 2 or any(d < 1 for d in v)):
+            raise ValueError(f"must be a size or [height, width], got {v}")
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"must be > 0, got {v}")
+        return v
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: list[float]) -> list[float]:
+        if len(v) != 2 or not 0 < v[0] <= v[1] <= 1:
+            raise ValueError(f"must be [low, high] with 0 < low <= high <= 1, got {v}")
+        return v
+
+
 class AugmentConfig(Section):
     preset: str = Field("none", description="augmentation preset: none, light, ece449, cifar_hw2")
+    resize: ResizeConfig = Field(default_factory=ResizeConfig, description="how images reach one size, before the preset's transforms")
     pipeline: Optional[dict[str, Any]] = fixed(None, description="an albumentations pipeline in A.to_dict form; replaces the preset's train pipeline")
     normalize: Union[Literal["imagenet", "none"], dict[str, list[float]]] = fixed("imagenet", description="imagenet, none, or {mean: [...], std: [...]}")
 

@@ -5,7 +5,7 @@ None of these can be searched.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,16 +23,22 @@ class ResourcesConfig(Section):
     custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per worker")
     max_failures: int = Field(2, ge=-1, description="worker-group restarts from the last checkpoint per trial (-1: unlimited)")
     max_concurrent: Optional[int] = Field(None, ge=1, description="cap on trials at once (default: what the cluster fits)")
-    inline: bool = Field(
-        False,
-        description="train a one-worker trial in its Tune trial actor, without a Ray Train worker group: "
-        "seconds less per trial; the actor takes the worker's resources; max_failures does not apply (workers: 1 only)",
+    inline: Optional[bool] = Field(
+        None,
+        description="train a one-worker trial in its Tune trial actor, without a Ray Train worker group "
+        "(default: yes for workers: 1, seconds less per trial; Tune retries it max_failures times from its last "
+        "checkpoint); false: a Ray Train run even for one worker; true needs workers: 1",
     )
 
     @model_validator(mode="after")
     def _inline_one_worker(self):
         if self.inline and self.workers != 1:
             raise ValueError(f"inline: needs workers: 1 (an inline trial has no worker group), got workers: {self.workers}")
+        if self.inline is None:
+            # A one-worker trial needs nothing a Ray Train worker group gives (no process group,
+            # no worker restarts Tune cannot do from the same checkpoint), and the group costs a
+            # controller and a worker process per trial: ~6 s each (BENCHMARKS.md, start-up).
+            self.inline = self.workers == 1
         return self
 
 
@@ -57,6 +63,11 @@ class SearchConfig(Section):
     max_t: Optional[int] = Field(None, ge=1, description="default: train.epochs")
     time_budget_s: Optional[float] = Field(None, gt=0)
     cv: Optional[CVConfig] = None
+    cases: Optional[list[dict[str, Any]]] = Field(
+        None,
+        description="tied grid axes: a list of rows, each setting the same dotted keys "
+        "({model.name: ..., train.batch_size: ...}); the sweep runs exactly these combinations, crossed with the other grids",
+    )
 
     @model_validator(mode="after")
     def _objectives(self):

@@ -52,8 +52,12 @@ class OptimizerConfig(Section):
         return v
 
 
+# the schedules `sequential` may chain (as torch schedulers under torch's SequentialLR)
+SEQUENTIAL_STAGES = ("none", "step", "multistep", "cosine", "exponential")
+
+
 class SchedulerConfig(Section):
-    name: str = Field("none", description="none, step, multistep, cosine, exponential, plateau")
+    name: str = Field("none", description="none, step, multistep, cosine, exponential, plateau, sequential")
     decay_epochs: float = Field(10, gt=0, description="step: epochs between decays; exponential: the decay period")
     decay_rate: float = Field(0.1, gt=0, le=1, description="factor applied per decay (step, multistep, exponential, plateau)")
     milestones: list[int] = Field(default_factory=lambda: [30, 60, 90], description="multistep epochs")
@@ -62,6 +66,14 @@ class SchedulerConfig(Section):
     warmup_epochs: int = Field(0, ge=0)
     warmup_lr: float = Field(1e-5, ge=0)
     patience: int = Field(5, ge=0, description="plateau: epochs without improvement before a decay")
+    stages: list[str] = Field(
+        default_factory=list,
+        description=f"sequential: the schedules run one after another ({', '.join(SEQUENTIAL_STAGES)}), each with this section's keys, as torch's SequentialLR",
+    )
+    stage_starts: list[int] = Field(
+        default_factory=list,
+        description="sequential: the epoch each stage after the first starts at (SequentialLR's milestones); a stage counts its own epochs from its start, from the base lr",
+    )
 
 
 class TrainConfig(Section):
