@@ -89,7 +89,7 @@ def one_round(sweep_file, tmp_path, watch: GroupWatch, n: int) -> tuple[int, lis
         data={"folds": 2, "num_samples": 120},
         optimizer={"lr": {"grid": [0.1, *BAD_LRS]}},
         train={"epochs": 3},
-        resources={"max_concurrent": 2, "cpus_per_worker": 0.5},
+        resources={"max_concurrent": 2, "cpus_per_worker": 0.5, "inline": False},  # a Ray Train worker group per trial
         search={"algorithm": "grid", "scheduler": "asha", "grace_period": 1, "reduction_factor": 2, "cv": {"mode": "per_trial"}},
         tracking={"enabled": True, "uri": f"sqlite:///{round_dir / 'mlflow.db'}", "artifact_location": str(round_dir / "mlartifacts"), "log_models": False},
     ), name=f"round{n}.yaml"))
@@ -99,13 +99,15 @@ def one_round(sweep_file, tmp_path, watch: GroupWatch, n: int) -> tuple[int, lis
     pruned = sum(r.epochs_done < 3 for r in rows)
     while watch.reserved() and time.time() < ended_at + GRACE_S:
         time.sleep(0.25)
+    reported = trials_groups(outcome.layout)
+    assert len(reported) == len(rows) and all(groups for groups, _ in reported.values()), f"a trial reported no worker group: {reported}"
     late = []
-    for trial_id, (groups, last_result) in trials_groups(outcome.layout).items():
+    for trial_id, (groups, last_result) in reported.items():
         for pg in groups:
             freed = watch.gone.get(pg)
             if freed is None or freed > last_result + 1 + GRACE_S:
                 late.append(f"{trial_id}: group {pg} {'still reserved' if freed is None else f'freed {freed - last_result:.1f} s after its last result'}")
-    late += [f"group {pg}, reported by no trial, still reserved {GRACE_S:.0f} s after the sweep" for pg in watch.reserved() if all(pg not in g for g, _ in trials_groups(outcome.layout).values())]
+    late += [f"group {pg}, reported by no trial, still reserved {GRACE_S:.0f} s after the sweep" for pg in watch.reserved() if all(pg not in g for g, _ in reported.values())]
     return pruned, late
 
 
