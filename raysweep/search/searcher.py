@@ -102,7 +102,7 @@ class SweepSearcher(Searcher):
         # early stopping (`should_stop`): the epoch the study's pruner stopped each stopped Tune
         # trial at; under fold_as_trial, one Optuna trial per Tune trial (fold) to judge it by
         self.stopped_at: dict[str, int] = {}
-        self.fold_runs = optuna.create_study(pruner=copy.deepcopy(pruner), directions=directions[:1]) if len(spec.replicas) > 1 else None
+        self.fold_runs = optuna.create_study(study_name=f"raysweep-seed-{seed}-folds", pruner=copy.deepcopy(pruner), directions=directions[:1]) if len(spec.replicas) > 1 else None
         self.fold_trials: dict[str, int] = {}  # tune trial id -> its trial number in fold_runs
         self._trials: dict[int, optuna.trial.Trial] = {}  # live Trial handles; not pickled
         self._seen: set[str] = set()  # trials that reported to this process; not pickled

@@ -28,9 +28,9 @@ class Trial:
         self.trial_id = trial_id
 
 
-def started(sweep_file, tmp_path, name: str, **search):
+def started(sweep_file, tmp_path, name: str, data: dict | None = None, **search):
     """(searcher, scheduler) as a sweep starts them, and the pickle Tune keeps of them."""
-    cfg = tiny_config(train={"epochs": EPOCHS}, search={"algorithm": "optuna", "scheduler": name, "grace_period": 1, "reduction_factor": 2, "num_samples": 20, **search})
+    cfg = tiny_config(data=data or {}, train={"epochs": EPOCHS}, search={"algorithm": "optuna", "scheduler": name, "grace_period": 1, "reduction_factor": 2, "num_samples": 20, **search})
     sweep = load_sweep(sweep_file(cfg), run_checks=False)
     searcher, _, _ = searcher_for(sweep, str(tmp_path / "train"))
     scheduler = build_trial_scheduler(sweep.config.search, EPOCHS, searcher)
@@ -170,3 +170,15 @@ def test_a_sweep_saved_and_resumed_part_way_stops_the_same_trials_at_the_same_ep
     uninterrupted = sweep(None)
     assert any(e < EPOCHS for e in uninterrupted.values()), uninterrupted  # the test covers stops
     assert sweep(5) == uninterrupted
+
+
+def test_under_fold_as_trial_each_fold_is_judged_on_its_own_values(sweep_file, tmp_path):
+    # one Optuna trial per configuration holds no per-fold values: the folds' Tune trials are
+    # judged in the searcher's `fold_runs` study, one trial each, and resume with it
+    searcher, scheduler, tuner_pkl = started(sweep_file, tmp_path, "asha", data={"folds": 2}, cv={"mode": "fold_as_trial"})
+    assert searcher.fold_runs is not None
+    for trial_id in ("a0", "a1", "b0", "b1"):  # two configurations, two folds each
+        run_trial(searcher, scheduler, trial_id, [0.9, 0.9, 0.9, 0.9])
+    searcher2, scheduler2 = resumed(tuner_pkl, searcher, tmp_path)
+    assert decision(searcher2, scheduler2, "c0", 1, 0.1) == TrialScheduler.STOP
+    assert [t.state for t in searcher2.fold_runs.trials][:4] == [optuna.trial.TrialState.COMPLETE] * 4
