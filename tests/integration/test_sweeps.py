@@ -119,9 +119,7 @@ def test_per_trial_cv_reports_fold_mean_and_std_and_asha_prunes_on_the_mean(ray_
         data={"folds": 3, "num_samples": 120},
         optimizer={"lr": {"grid": [0.1, 1e-5]}},
         train={"epochs": 3},
-        # a Ray Train worker group, not inline: with tracking on, the stopped trial is where a
-        # worker placement group used to leak (raysweep.sweep.placement); the module checks none is left
-        resources={"max_concurrent": 1, "inline": False},
+        resources={"max_concurrent": 1},
         search={"algorithm": "grid", "scheduler": "asha", "grace_period": 1, "reduction_factor": 2, "cv": {"mode": "per_trial"}},
         tracking={"enabled": True, "uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "artifact_location": str(tmp_path / "mlartifacts"), "log_models": False},
     )
