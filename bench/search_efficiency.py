@@ -19,7 +19,7 @@ and loss (CE; focal with its gamma; LDAM-DRW with its C, DRW for the last third)
 The searcher is raysweep's own: `searcher_for(sweep)` of the sweep file (the
 `SweepSearcher` over an Optuna study that `raysweep run` gives Tune), asked for trials
 and told their per-epoch results and completion as Tune tells it. ASHA is raysweep's
-scheduler (`build_trial_scheduler`: Ray Tune's `ASHAScheduler`, grace period 1,
+scheduler (`build_trial_scheduler`: Optuna's `SuccessiveHalvingPruner` on the searcher's study, grace period 1,
 reduction factor 3), whose per-epoch CONTINUE/STOP decisions are obeyed. Trials run
 one at a time, in a process of their own per (method, seed) (two at once on 2 cores),
 each a `Trainer` in a session that only records its reports: no Ray cluster, and no
@@ -119,7 +119,7 @@ def run_method(job: tuple) -> dict:
         sweep = load_checked(path)
     searcher, _, _ = searcher_for(sweep)
     search = sweep.config.search
-    scheduler = build_trial_scheduler(search, sweep.config.train.epochs) if search.scheduler == "asha" else None
+    scheduler = build_trial_scheduler(search, sweep.config.train.epochs, searcher) if search.scheduler == "asha" else None
     if scheduler is not None:
         scheduler.set_search_properties(search.primary_metric, search.primary_mode)
 

@@ -282,6 +282,10 @@ CASES = {
         "error: sweep.yaml: search.scheduler: asha stops trials on one metric; a multi-objective search needs scheduler: none",
         sweep(search={**MULTI_OBJECTIVE, "scheduler": "asha"}),
     ),
+    "fractional-reduction-factor": validate(
+        "error: sweep.yaml: search.reduction_factor: asha takes a whole reduction factor (2, 3, 4, ...), got 2.5",
+        sweep(search={"scheduler": "asha", "reduction_factor": 2.5}),
+    ),
     "max-t-above-epochs": validate("error: sweep.yaml: search.max_t: must be <= train.epochs (2), got 5", sweep(search={"max_t": 5})),
     "unknown-metric": validate(
         "error: sweep.yaml: search.metric: the trainer never reports 'val/not_a_metric', did you mean 'val/auroc'?; allowed: val/accuracy, val/auroc, "

@@ -4,5 +4,5 @@
 - `conditions`  which `loss.*` / `optimizer.*` / `scheduler.*` keys apply to which variant
 - `samplers`    Optuna samplers by name
 - `searcher`    a Ray Tune `Searcher` on Optuna: grids, random, TPE/CMA-ES, mixed
-- `schedulers`  Ray Tune trial schedulers by name (ASHA, HyperBand, median stopping)
+- `schedulers`  early stopping by name (ASHA, HyperBand, median): Optuna pruners on the searcher's study
 """

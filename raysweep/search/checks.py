@@ -18,8 +18,11 @@ def sampler_known(cfg: SweepConfig) -> None:
 
 @check
 def trial_scheduler_fits(cfg: SweepConfig) -> None:
-    from raysweep.search.schedulers import TRIAL_SCHEDULERS
+    from raysweep.search.schedulers import TRIAL_SCHEDULERS, scheduler_name
 
+    if scheduler_name(cfg.search) in ("asha", "hyperband") and cfg.search.reduction_factor != int(cfg.search.reduction_factor):
+        # Optuna's successive halving keeps the top 1/reduction_factor: a whole number
+        raise ConfigError(f"{scheduler_name(cfg.search)} takes a whole reduction factor (2, 3, 4, ...), got {cfg.search.reduction_factor}", path="search.reduction_factor")
     if cfg.search.scheduler is None:
         return
     TRIAL_SCHEDULERS.get(cfg.search.scheduler, path="search.scheduler")

@@ -1,135 +1,97 @@
-"""Ray Tune trial schedulers by `search.scheduler`.
+"""Early stopping by `search.scheduler`: Optuna's pruners on the searcher's study, asked by a
+small Ray Tune scheduler.
 
-Metric and mode are given to Tune once (`TuneConfig`), which hands them on.
-Time is counted in epochs (the `epoch` every report carries), not in Tune's
-training iterations: a trial resumed from its checkpoint continues its epoch
-count, so rungs stay where they were.
+    pruner = build_pruner(search, max_t)                  # given to the searcher's study
+    scheduler = build_trial_scheduler(search, epochs, searcher)   # given to Tune
 
-Tune restores the searcher on resume but rebuilds the scheduler as it was pickled when
-the sweep started (`tuner.pkl`): every score ASHA recorded at its rungs, and every result the
-median rule compares against, is lost, and a resumed sweep prunes less than one never
-stopped. raysweep's ASHA and median rule replay, at their first trial, each stored trial's
-per-epoch results. HyperBand's brackets depend on the order trials arrived in, which is not
-stored: a resumed HyperBand starts empty.
+| `scheduler:` | Optuna pruner                                     | parameters                       |
+|--------------|---------------------------------------------------|----------------------------------|
+| `asha`       | `SuccessiveHalvingPruner` (asynchronous SHA)      | grace_period, reduction_factor   |
+| `hyperband`  | `HyperbandPruner` (brackets of SHA)               | grace_period, reduction_factor   |
+| `median`     | `MedianPruner`                                    | grace_period (warm-up epochs)    |
+| `none`       | none: Tune's FIFO scheduler                       |                                  |
+
+Why Optuna's pruners and not Tune's schedulers: a stop decision is a function of the epochs the
+trials reported, and the searcher already keeps those as its study's intermediate values (and
+the rungs a trial passed as the trial's system attributes), pickled with the searcher every few
+seconds and restored by `Tuner.restore`. Tune instead restores its scheduler as it was pickled
+when the sweep started (`tuner.pkl`), so its ASHA forgot every rung score on resume; raysweep
+used to write them back into Ray's private state (`_brackets`, `_metric_op`, `_results`), and
+HyperBand (whose brackets depend on the order trials arrived in) could not be restored at all.
+Optuna's HyperbandPruner puts a trial in a bracket by a hash of the study's name and the trial's
+number, both stored: it resumes like the others.
+
+Time is counted in epochs (the `epoch` every report carries): a trial resumed from its checkpoint
+continues its epoch count, so rungs stay where they were. The stop is taken at the epoch the
+pruner judged; `raysweep.search.searcher.SweepSearcher.stopped_at` keeps it.
+
+The Wilcoxon pruner is not offered: it compares a trial's per-instance scores (e.g. one per fold)
+with the best trial's on the same instances, in any order, while raysweep's steps are epochs of a
+learning curve; per-trial CV reports the folds' mean each epoch, which the pruners above judge.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule, TrialScheduler
+import optuna
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from raysweep.config.sections.run import SearchConfig
 from raysweep.registry import Registry
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from raysweep.search.searcher import SweepSearcher
 
 TIME_ATTR = "epoch"
-Histories = Callable[[], dict[str, list[dict]]]  # per trial id, the results Tune judged it on
-SchedulerFactory = Callable[[SearchConfig, int, Optional[Histories]], TrialScheduler]  # (search section, max epochs, past)
-TRIAL_SCHEDULERS: Registry[SchedulerFactory] = Registry("trial scheduler")
+PrunerFactory = Callable[[SearchConfig, int], Optional[optuna.pruners.BasePruner]]  # (search section, max epochs)
+TRIAL_SCHEDULERS: Registry[PrunerFactory] = Registry("trial scheduler")
 
 
-class _Replaying(TrialScheduler):
-    """At the first trial added, `replay(histories())`: the stored trials' results, per trial
-    id (`histories` is picklable, since Tune pickles the scheduler in `tuner.pkl`)."""
+class PrunerScheduler(FIFOScheduler):
+    """Stops a trial when its searcher's study prunes it (`SweepSearcher.should_stop`), or at
+    `max_t`. All its state is the searcher's: this object is the one Tune pickled in `tuner.pkl`
+    together with the searcher (one pickle, so the reference survives), and `Tuner.restore` loads
+    the searcher's newest state into that same object (`Searcher.restore` updates it in place)."""
 
-    def __init__(self, *, histories: Optional[Histories] = None, **kwargs):
-        super().__init__(**kwargs)
-        self._histories = histories
-        self._replayed = False
-
-    def on_trial_add(self, tune_controller, trial) -> None:
-        if not self._replayed:
-            self._replayed = True
-            try:
-                self.replay(self._histories() if self._histories else {})
-            except Exception as e:  # the sweep goes on, pruning as a fresh scheduler would
-                log.warning("%s could not replay the stored trials' results (%s: %s); it starts empty", type(self).__name__, type(e).__name__, e)
-        super().on_trial_add(tune_controller, trial)
-
-    def replay(self, histories: dict[str, list[dict]]) -> None:
-        raise NotImplementedError
-
-
-class ResumableASHA(_Replaying, ASHAScheduler):
-    """ASHA whose rung scores survive a resume, replayed in its one bracket."""
-
-    def replay(self, histories: dict[str, list[dict]]) -> None:
-        """Record each trial's score at each rung it passed, as `on_trial_result` did."""
-        if len(self._brackets) != 1:
-            return  # several brackets: which one a trial was in is not stored
-        bracket = self._brackets[0]
-        for trial_id, history in histories.items():
-            stub = _TrialId(trial_id)
-            for result in _scored(history, self._metric):
-                bracket.on_result(stub, result[TIME_ATTR], self._metric_op * result[self._metric])
-
-
-class ResumableMedian(_Replaying, MedianStoppingRule):
-    """The median stopping rule whose compared results survive a resume. A stored trial Tune
-    runs again gets its own past back, under the trial object Tune now holds, so it is never
-    compared with itself."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._stored: dict[str, _TrialId] = {}
-
-    def replay(self, histories: dict[str, list[dict]]) -> None:
-        for trial_id, history in histories.items():
-            results = _scored(history, self._metric)
-            if results:
-                self._stored[trial_id] = stub = _TrialId(trial_id)
-                self._results[stub] = results
-
-    def on_trial_add(self, tune_controller, trial) -> None:
-        super().on_trial_add(tune_controller, trial)
-        stub = self._stored.pop(trial.trial_id, None)
-        if stub is not None:
-            self._results[trial] = self._results.pop(stub)
+    def __init__(self, searcher: "SweepSearcher", *, max_t: int):
+        super().__init__()
+        self.searcher = searcher
+        self.max_t = max_t
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        # A trial restarted from a checkpoint reports its later epochs again: they replace the
-        # first reports, or its running mean would count those epochs twice.
-        if TIME_ATTR in result and trial in self._results:
-            self._results[trial] = [r for r in self._results[trial] if r[TIME_ATTR] < result[TIME_ATTR]]
-        return super().on_trial_result(tune_controller, trial, result)
+        # Tune asks its scheduler before its searcher: `should_stop` records the result first
+        if self.searcher.should_stop(trial.trial_id, result) or result.get(TIME_ATTR, 0) >= self.max_t:
+            return TrialScheduler.STOP
+        return TrialScheduler.CONTINUE
 
 
-def _scored(history: list[dict], metric: str) -> list[dict]:
-    """The results a scheduler can judge: an epoch and a finite value of the metric."""
-    return [r for r in history if TIME_ATTR in r and isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
-
-
-class _TrialId:
-    """What a bracket reads of a trial: its id."""
-
-    def __init__(self, trial_id: str):
-        self.trial_id = trial_id
+def _rate(search: SearchConfig) -> int:
+    # Optuna's halving takes a whole factor (checked by `search.checks.trial_scheduler_fits`)
+    return int(search.reduction_factor)
 
 
 @TRIAL_SCHEDULERS.register("none")
-def _none(search: SearchConfig, max_t: int, histories: Optional[Histories] = None) -> TrialScheduler:
-    return FIFOScheduler()
+def _none(search: SearchConfig, max_t: int) -> Optional[optuna.pruners.BasePruner]:
+    return None
 
 
 @TRIAL_SCHEDULERS.register("asha")
-def _asha(search: SearchConfig, max_t: int, histories: Optional[Histories] = None) -> TrialScheduler:
-    return ResumableASHA(
-        time_attr=TIME_ATTR, max_t=max_t, grace_period=min(search.grace_period, max_t), reduction_factor=search.reduction_factor, histories=histories,
-    )
+def _asha(search: SearchConfig, max_t: int) -> optuna.pruners.BasePruner:
+    # rungs at grace_period * reduction_factor**k epochs; at each, a trial goes on if it is in
+    # the top 1/reduction_factor of the trials that reached that rung so far (Li et al., 2020)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=min(search.grace_period, max_t), reduction_factor=_rate(search))
 
 
 @TRIAL_SCHEDULERS.register("hyperband")
-def _hyperband(search: SearchConfig, max_t: int, histories: Optional[Histories] = None) -> TrialScheduler:
-    return HyperBandScheduler(time_attr=TIME_ATTR, max_t=max_t, reduction_factor=search.reduction_factor)
+def _hyperband(search: SearchConfig, max_t: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(min_resource=min(search.grace_period, max_t), max_resource=max_t, reduction_factor=_rate(search))
 
 
 @TRIAL_SCHEDULERS.register("median")
-def _median(search: SearchConfig, max_t: int, histories: Optional[Histories] = None) -> TrialScheduler:
-    return ResumableMedian(time_attr=TIME_ATTR, grace_period=search.grace_period, histories=histories)
+def _median(search: SearchConfig, max_t: int) -> optuna.pruners.BasePruner:
+    # as Tune's MedianStoppingRule: judged from `grace_period` epochs on, once 3 trials finished
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=search.grace_period)
 
 
 def default_scheduler(search: SearchConfig) -> str:
@@ -142,7 +104,13 @@ def scheduler_name(search: SearchConfig) -> str:
     return search.scheduler or default_scheduler(search)
 
 
-def build_trial_scheduler(search: SearchConfig, epochs: int, histories: Optional[Histories] = None) -> TrialScheduler:
-    """The scheduler `search.scheduler` names; `histories` gives the stored trials' results
-    to a scheduler that restores its state from them on resume (ASHA, median)."""
-    return TRIAL_SCHEDULERS.get(scheduler_name(search), path="search.scheduler")(search, search.max_t or epochs, histories)
+def build_pruner(search: SearchConfig, max_t: int) -> Optional[optuna.pruners.BasePruner]:
+    """The Optuna pruner `search.scheduler` names (None for `none`), for the searcher's study."""
+    return TRIAL_SCHEDULERS.get(scheduler_name(search), path="search.scheduler")(search, max_t)
+
+
+def build_trial_scheduler(search: SearchConfig, epochs: int, searcher: "SweepSearcher") -> TrialScheduler:
+    """The Tune scheduler that stops the trials `searcher`'s pruner prunes (FIFO for `none`)."""
+    if scheduler_name(search) == "none":
+        return FIFOScheduler()
+    return PrunerScheduler(searcher, max_t=search.max_t or epochs)

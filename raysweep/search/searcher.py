@@ -16,15 +16,20 @@ One searcher serves every `search.algorithm`:
 `random`; Optuna sees it as a categorical over the rows' labels, Tune the keys
 each row sets.
 
-Pruned trials (ASHA) are told to Optuna as PRUNED with their per-epoch values,
-failed ones as FAIL, finished ones as COMPLETE with their best epoch's value.
+Every judged epoch of a trial is reported to its Optuna trial, and the study's pruner
+(`search.scheduler`: ASHA, HyperBand, median; see `raysweep.search.schedulers`) says whether
+the trial stops (`should_stop`, which Tune's scheduler asks): early stopping keeps its state in
+this study, so it resumes with it. Pruned trials are told to Optuna as PRUNED with their
+per-epoch values, failed ones as FAIL, finished ones as COMPLETE with their best epoch's value.
 Under fold_as_trial cross-validation one Optuna trial becomes one Tune trial
-per fold, and Optuna is told the folds' mean. The whole state pickles, so a
+per fold, and Optuna is told the folds' mean; each fold's epochs are judged in `fold_runs`,
+a study of one Optuna trial per Tune trial with the same pruner. The whole state pickles, so a
 resumed sweep continues the same study and ends with the asked number of trials.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -71,6 +76,7 @@ class SweepSearcher(Searcher):
         num_configs: int,
         max_epoch: int,
         histories: Optional[Callable[[str], list[dict]]] = None,
+        pruner: Optional[optuna.pruners.BasePruner] = None,
     ):
         super().__init__()  # metric and mode live here; Tune's TuneConfig holds its own copy
         self.spec = spec
@@ -81,10 +87,11 @@ class SweepSearcher(Searcher):
         self.max_epoch = max_epoch
         multi = len(metrics) > 1
         chosen = "random" if algorithm in ("grid", "random") else sampler
-        self.study = optuna.create_study(
-            sampler=build_sampler(chosen, seed, multi),
-            directions=["maximize" if m == "max" else "minimize" for m in modes],
-        )
+        directions = ["maximize" if m == "max" else "minimize" for m in modes]
+        pruner = pruner or optuna.pruners.NopPruner()
+        # named by the seed: HyperbandPruner puts a trial in a bracket by a hash of the study's
+        # name and the trial's number, so the same seed gives the same brackets (a random name would not)
+        self.study = optuna.create_study(study_name=f"raysweep-seed-{seed}", sampler=build_sampler(chosen, seed, multi), pruner=pruner, directions=directions)
         self.cells = spec.grid_cells()
         self.asked = 0
         self.configs: dict[int, _Config] = {}
@@ -92,6 +99,11 @@ class SweepSearcher(Searcher):
         self.queue: list[tuple[int, int]] = []  # (optuna number, replica) still to hand to Tune
         self.history: dict[str, dict[int, float]] = {}  # tune trial id -> objective by epoch
         self._histories = histories  # trial id -> its checkpointed results (picklable)
+        # early stopping (`should_stop`): the epoch the study's pruner stopped each stopped Tune
+        # trial at; under fold_as_trial, one Optuna trial per Tune trial (fold) to judge it by
+        self.stopped_at: dict[str, int] = {}
+        self.fold_runs = optuna.create_study(study_name=f"raysweep-seed-{seed}-folds", pruner=copy.deepcopy(pruner), directions=directions[:1]) if len(spec.replicas) > 1 else None
+        self.fold_trials: dict[str, int] = {}  # tune trial id -> its trial number in fold_runs
         self._trials: dict[int, optuna.trial.Trial] = {}  # live Trial handles; not pickled
         self._seen: set[str] = set()  # trials that reported to this process; not pickled
 
@@ -124,8 +136,49 @@ class SweepSearcher(Searcher):
             self._record(trial_id, result)
         config = self.configs[number]
         config.outcomes[replica] = self._outcome(trial_id, result, error)
+        if config.outcomes[replica][0] == TrialState.FAIL:
+            self.stopped_at.pop(trial_id, None)  # judged again from scratch if it is retried
+        self._tell_fold_run(trial_id, config.outcomes[replica])
         if len(config.outcomes) == len(self.spec.replicas):
             self._tell(config)
+
+    # -- early stopping: what `raysweep.search.schedulers.PrunerScheduler` asks --------------
+    def should_stop(self, trial_id: str, result: dict) -> bool:
+        """Whether the study's pruner stopped this Tune trial, at this result or before. Tune
+        asks its scheduler before its searcher (and, for a result it stops at, never calls
+        `on_trial_result`), so the result is recorded here first; recording is once per epoch.
+        On resume, a trial's first result first brings in the epochs the snapshot lacked, each
+        judged in turn (`_record`), so a rung it passed before the kill is judged as it was."""
+        if trial_id not in self.tune_trials:
+            return False
+        self._reopened(trial_id)
+        self._record(trial_id, result)
+        return trial_id in self.stopped_at
+
+    def _judge(self, trial_id: str, trial: optuna.trial.Trial, value: float, epoch: int) -> None:
+        """Report one epoch to the Optuna trial that judges the Tune trial; keep the epoch the
+        pruner first stopped it at (later epochs, trained before the stop landed, are kept as
+        values but judged no more)."""
+        trial.report(value, step=epoch)
+        # the last epoch is the trial's end, not a rung to be stopped at
+        if trial_id not in self.stopped_at and epoch < self.max_epoch and trial.should_prune():
+            self.stopped_at[trial_id] = epoch
+
+    def _fold_run(self, trial_id: str) -> optuna.trial.Trial:
+        """The trial of `fold_runs` that judges one fold's Tune trial (made at its first epoch)."""
+        if trial_id not in self.fold_trials:
+            self.fold_trials[trial_id] = self.fold_runs.ask().number
+        frozen = self.fold_runs.get_trials(deepcopy=False)[self.fold_trials[trial_id]]
+        return optuna.trial.Trial(self.fold_runs, frozen._trial_id)
+
+    def _tell_fold_run(self, trial_id: str, outcome: tuple[TrialState, Optional[list[float]]]) -> None:
+        """End a fold's judging trial as its Tune trial ended (the median rule compares with
+        COMPLETE trials only). A fold retried (`--retry-errored`) is judged by a new trial."""
+        number = self.fold_trials.pop(trial_id, None) if self.fold_runs is not None else None
+        if number is None:
+            return
+        state, values = outcome
+        self.fold_runs.tell(number, values=values[:1] if state == TrialState.COMPLETE else None, state=state)
 
     # -- internals -------------------------------------------------------------
     def _record(self, trial_id: str, result: dict) -> None:
@@ -153,7 +206,9 @@ class SweepSearcher(Searcher):
         history[epoch] = float(value)
         if len(self.metrics) == 1 and len(self.spec.replicas) == 1:
             number, _ = self.tune_trials[trial_id]
-            self._trial(number).report(float(value), step=epoch)
+            self._judge(trial_id, self._trial(number), float(value), epoch)
+        elif self.fold_runs is not None and len(self.metrics) == 1:
+            self._judge(trial_id, self._fold_run(trial_id), float(value), epoch)
 
     def _reopened(self, trial_id: str) -> tuple[int, int]:
         """The Optuna trial a Tune trial reports to. A failed trial run again (`raysweep resume

@@ -13,7 +13,7 @@ from typing import Optional
 
 from raysweep.config.load import Sweep
 from raysweep.errors import SweepInterrupted
-from raysweep.search.schedulers import build_trial_scheduler, scheduler_name
+from raysweep.search.schedulers import build_pruner, build_trial_scheduler, scheduler_name
 from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper
@@ -23,7 +23,6 @@ from raysweep.sweep.interrupt import InterruptWatch, interrupted
 from raysweep.sweep.layout import DEFAULT_STORAGE, INTERRUPTED_FILE, STOPPING_RULE, SweepLayout, manifest_for
 from raysweep.sweep.plan import Plan, cluster_view, plan
 from raysweep.sweep.records import ResultLog
-from raysweep.sweep.results import trial_histories
 from raysweep.sweep.state_backup import StateBackup, repair
 from raysweep.sweep.trial import make_trainable, trial_dirname
 
@@ -47,10 +46,12 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None) -> tuple[Swe
     search = sweep.config.search
     spec = SearchSpec.from_sweep(sweep, grid_as_categorical=search.algorithm == "random")
     num_configs = spec.num_configs(search.algorithm, search.num_samples)
+    max_epoch = search.max_t or sweep.config.train.epochs
     searcher = SweepSearcher(
         spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
-        seed=search.seed, num_configs=num_configs, max_epoch=search.max_t or sweep.config.train.epochs,
+        seed=search.seed, num_configs=num_configs, max_epoch=max_epoch,
         histories=functools.partial(trial_history, train_storage) if train_storage else None,
+        pruner=build_pruner(search, max_epoch),  # early stopping judges in the searcher's study
     )
     return searcher, spec, num_configs * len(spec.replicas)
 
@@ -82,8 +83,9 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
         make_trainable(sweep, layout.train_storage, tracking),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            # the scheduler is pickled now and restored as it is now: it reads the stored trials' results itself
-            scheduler=build_trial_scheduler(cfg.search, cfg.train.epochs, functools.partial(trial_histories, layout)),
+            # asks the searcher's study (its pruner) whether a trial stops; pickled in tuner.pkl
+            # with the searcher, so on resume it asks the searcher's restored study
+            scheduler=build_trial_scheduler(cfg.search, cfg.train.epochs, searcher),
             metric=cfg.search.primary_metric,
             mode=cfg.search.primary_mode,
             num_samples=num_trials,

@@ -109,11 +109,6 @@ def _trial_history(layout: SweepLayout, state: dict) -> tuple[list[dict], list[d
     return history, tune_history, checkpoint_run, cap
 
 
-def trial_histories(layout: SweepLayout) -> dict[str, list[dict]]:
-    """Per trial id, its per-epoch results as far as Tune judged them (for a scheduler to replay)."""
-    return {state["trial_id"]: _trial_history(layout, state)[0] for state in _trial_states(layout)}
-
-
 def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str], *, epochs: Optional[int] = None, rule: Optional[str] = None, interrupted: bool = False) -> TrialRow:
     """`epochs`: the epoch a trial finishes at; `rule`: the trial scheduler; `interrupted`: the
     sweep was stopped by Ctrl-C (for `outcome`)."""
