@@ -143,9 +143,12 @@ class SweepLayout:
             pass
 
     def read_text(self, name: str) -> str:
+        return self.read_bytes(name).decode()
+
+    def read_bytes(self, name: str) -> bytes:
         fs, path = filesystem(self.path(name))
         with fs.open_input_stream(path) as inp:
-            return inp.read().decode()
+            return inp.read()
 
     def listdir(self) -> list[str]:
         import pyarrow.fs
@@ -159,13 +162,20 @@ class SweepLayout:
 
     # -- the sweep it holds ------------------------------------------------------
     def save(self, sweep, manifest: dict[str, Any]) -> None:
+        self.save_sweep(sweep)
+        self.save_manifest(manifest)
+
+    def save_sweep(self, sweep) -> None:
         self.write_text(SWEEP_FILE, yaml.safe_dump(sweep.raw, sort_keys=False))
+
+    def save_manifest(self, manifest: dict[str, Any]) -> None:
         self.write_text(MANIFEST_FILE, json.dumps({"sweep_id": self.sweep_id, **manifest}, indent=1, default=str))
 
     def manifest(self) -> dict[str, Any]:
         return json.loads(self.read_text(MANIFEST_FILE))
 
-    def load_sweep(self):
+    def load_sweep(self, overrides: tuple[str, ...] = (), *, run_checks: bool = False):
+        """The sweep file as run; with `overrides` (and `run_checks`), as `raysweep extend` runs it on."""
         from raysweep.config.load import load_sweep
 
         text = self.read_text(SWEEP_FILE)
@@ -174,7 +184,7 @@ class SweepLayout:
         try:
             # checked when the sweep started; the checks that ask the trainables' registries
             # would import torch and timm into `raysweep report`, which only reads a table
-            return load_sweep(local, run_checks=False)
+            return load_sweep(local, overrides, run_checks=run_checks)
         except UserError as e:
             raise e.with_source(self.path(SWEEP_FILE)) from None
 
