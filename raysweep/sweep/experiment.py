@@ -84,7 +84,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             max_epoch=cfg.search.max_t or cfg.train.epochs, rule=scheduler_name(cfg.search), searcher=searcher, log_models=cfg.tracking.log_models, register=register,
         ))
     return tune.Tuner(
-        make_trainable(sweep, layout.train_storage, tracking),
+        make_trainable(sweep, layout.train_storage, tracking, the_plan.fold_groups),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             # the scheduler is pickled now and restored as it is now: it reads the stored trials' results itself
@@ -216,7 +216,7 @@ def _resumed(sweep: Sweep, layout: SweepLayout, segment: SweepLayout, the_plan: 
         print(f"restored Ray Tune state files cut short earlier from their last good copies: {', '.join(restored)}", flush=True)
     tuner = tune.Tuner.restore(
         segment.uri,
-        trainable=make_trainable(sweep, layout.train_storage, tracking),
+        trainable=make_trainable(sweep, layout.train_storage, tracking, the_plan.fold_groups),
         resume_unfinished=True,
         # "resume" keeps the trial's id, so its Train run (named after it) continues from its
         # own last checkpoint; Tune's "restart" would make a new trial that starts over

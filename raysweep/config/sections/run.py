@@ -40,6 +40,10 @@ class CVConfig(Section):
     model_config = FIXED
 
     mode: Literal["per_trial", "fold_as_trial"] = Field("per_trial", description="per_trial: every trial trains all folds; fold_as_trial: the fold is a grid axis")
+    parallel: Literal["auto", True, False] = Field(
+        "auto",
+        description="per_trial: train the folds at once, each on its own worker(s) (true), in lockstep in one worker group (false), or at once where a trial's folds fit the cluster (auto)",
+    )
 
 
 class SearchConfig(Section):
