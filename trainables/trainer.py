@@ -182,10 +182,10 @@ class Trainer:
     # -- the loop ------------------------------------------------------------
     def _start_epoch(self, epoch: int) -> None:
         if self.cfg.train.reseed_every_epoch:
-            seed = epoch_seed(self.cfg.train.seed, epoch, self.session.rank)
-            seed_everything(seed)
+            seed_everything(epoch_seed(self.cfg.train.seed, epoch, self.session.rank))
             for fold in self.folds:
-                fold.reseed(seed)
+                # the rank within the fold's own workers: a fold draws the same wherever it trains
+                fold.reseed(epoch_seed(self.cfg.train.seed, epoch, fold.session.rank))
 
     def _report_divergence(self, epoch: int, reason: str) -> dict[str, Any]:
         """Report the divergence with a marker checkpoint, and stop.

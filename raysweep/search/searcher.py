@@ -274,7 +274,7 @@ class SweepSearcher(Searcher):
             params[path], dists[path] = self._encode(path, value), distribution(dom)
         try:
             added = optuna.trial.create_trial(
-                state=frozen.state, values=frozen.values if frozen.state == TrialState.COMPLETE else None,
+                state=frozen.state, values=frozen.values,  # a pruned trial's value is its last reported one, as Optuna tells it
                 params=params, distributions=dists, intermediate_values=dict(frozen.intermediate_values),
                 user_attrs={**frozen.user_attrs, PARAMS_ATTR: values, TUNE_IDS_ATTR: tune_ids},
             )

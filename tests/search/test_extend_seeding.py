@@ -43,6 +43,7 @@ def test_every_ended_trial_is_carried_under_the_widened_space(sweep_file):
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
     assert [t.values for t in trials[:2]] == [[0.5], [0.7]]
     assert trials[2].intermediate_values == {1: 0.1}
+    assert [t.values for t in trials[2:]] == [t.values for t in state["study"].trials[2:]]
     assert [t.user_attrs[TUNE_IDS_ATTR] for t in trials] == [["t0"], ["t1"], ["t2"], ["t3"]]
     assert [t.params["optimizer.lr"] for t in trials] == [c["optimizer.lr"] for c in configs]
     assert new.carried == {"t0": 0, "t1": 1, "t2": 2, "t3": 3}
