@@ -32,7 +32,11 @@ def segments(layout: SweepLayout) -> list[SweepLayout]:
     """The sweep's segments, oldest first: the sweep itself, then each extension its manifest
     records (an extension is recorded once its sweep file is written, so a folder left by an
     extend killed before that is no segment, and the next extend takes its name)."""
-    return [layout, *(SweepLayout(layout.uri, rec["segment"]) for rec in extensions(layout.manifest()))]
+    try:
+        manifest = layout.manifest()
+    except (FileNotFoundError, OSError):  # a Tune experiment raysweep did not start: itself alone
+        return [layout]
+    return [layout, *(SweepLayout(layout.uri, rec["segment"]) for rec in extensions(manifest))]
 
 
 def relative(layout: SweepLayout, segment: SweepLayout) -> str:
