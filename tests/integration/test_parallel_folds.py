@@ -9,7 +9,7 @@ from raysweep.config import load_sweep
 from tests.conftest import tiny_config
 from trainables.launch import build_trainer
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # two Train runs: ~30 s idle, minutes under load
 
 EPOCHS = 3
 
