@@ -2,6 +2,7 @@
 
     raysweep run SPACE.yaml          search: a Ray Tune sweep of Ray Train trials
     raysweep resume NAME_OR_PATH     continue a stopped sweep
+    raysweep extend NAME_OR_PATH     add trials to an ended sweep
     raysweep train SPACE.yaml        one trial, each domain at its default
     raysweep validate SPACE.yaml     check a sweep file (and, with --data, its data)
     raysweep report NAME_OR_PATH     the trials of a sweep, best first
@@ -22,7 +23,7 @@ from typing import Optional, Sequence
 from raysweep import __version__
 from raysweep.errors import SweepInterrupted, UserError
 
-COMMANDS = ("run", "resume", "train", "validate", "report", "ui")
+COMMANDS = ("run", "resume", "extend", "train", "validate", "report", "ui")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 

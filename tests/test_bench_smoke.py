@@ -26,7 +26,7 @@ def assert_reports(out: subprocess.CompletedProcess, name: str) -> None:
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize("name", ["trainer_overhead", "startup", "concurrency"])
+@pytest.mark.parametrize("name", ["trainer_overhead", "startup", "concurrency", "parallel_folds"])
 def test_ray_benchmark_runs_tiny(name):
     assert_reports(run_tiny(f"{name}.py"), name)
 

@@ -82,7 +82,8 @@ def test_recipe_passes_validate(path):
 
 
 def test_every_report_has_a_recipe_and_a_smoke_run():
-    assert {p.stem for p in RECIPES} - {"quickstart"} == set(SMOKE) == set(REPORT)
+    laptop = {p.stem for p in RECIPES if p.stem.startswith("quickstart")}  # the runnable examples, no report behind them
+    assert {p.stem for p in RECIPES} - laptop == set(SMOKE) == set(REPORT)
 
 
 @pytest.mark.parametrize("name", sorted(REPORT))

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from raysweep.config.schema import SweepConfig
 from trainables.augment import sample_transforms, seed_loader_worker
+from trainables.checkpoint import rng_state, seed_everything, set_rng_state
 from trainables.data.dataset import SampleDataset
 from trainables.data.samples import ArrayStore, Samples
 from trainables.data.splits import Split
@@ -40,6 +41,7 @@ class EpochStats:
     images: int
     seconds: float
     lr: float
+    started: float = 0.0  # wall clock (time.time()) when the epoch began: when each fold trained
 
 
 def loader_workers(cfg: SweepConfig, samples: Samples) -> int:
@@ -95,6 +97,9 @@ class FoldRun:
         self.optimizer = build_optimizer(self.model, cfg.optimizer)
         self.scheduler = build_scheduler(self.optimizer, cfg.scheduler, cfg.train.epochs, cfg.search.primary_mode)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and cfg.train.amp == "fp16")
+        # the fold's own random stream (shuffling, dropout, augmentation draws): a fold trains the
+        # same whether the other folds train before it in this process or at once elsewhere
+        self.rng = rng_state()
 
     # -- state ---------------------------------------------------------------
     @property
@@ -107,6 +112,7 @@ class FoldRun:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
+            "rng": self.rng,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -116,6 +122,25 @@ class FoldRun:
             self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if state.get("rng") is not None:  # absent from checkpoints of older versions
+            self.rng = state["rng"]
+
+    @contextlib.contextmanager
+    def own_rng(self):
+        """The fold's random stream in place of the process's for the block."""
+        outer = rng_state()
+        set_rng_state(self.rng)
+        try:
+            yield
+        finally:
+            self.rng = rng_state()
+            set_rng_state(outer)
+
+    def reseed(self, seed: int) -> None:
+        """`train.reseed_every_epoch`: the epoch's randomness from `seed` alone."""
+        seed_everything(seed)
+        self.rng = rng_state()
+        self.train_set.transform.reseed(seed)
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -141,6 +166,13 @@ class FoldRun:
         return x, y.to(device, non_blocking=True)
 
     def train_epoch(self, epoch: int) -> EpochStats:
+        started = time.time()
+        with self.own_rng():
+            stats = self._train_epoch(epoch)
+        stats.started = started
+        return stats
+
+    def _train_epoch(self, epoch: int) -> EpochStats:
         cfg = self.cfg.train
         self.model.train()
         self.criterion.set_epoch(epoch)

@@ -44,7 +44,10 @@ def build_trainer(
     resume_from=None,
     verbose: bool = False,
     listeners: Sequence = (),
+    fold_groups: int = 1,
 ):
+    """`fold_groups`: under per-trial CV, train that many folds at once, each group of
+    `workers` on its own share (`trainables.fold_groups`); the run has `fold_groups x workers`."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.v2.api.config import LoggingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -56,7 +59,7 @@ def build_trainer(
     # Train's print patch sends each print to its log and to stdout: every line twice
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     use_gpu = cfg.resources.gpus_per_worker > 0
-    scaling = ScalingConfig(num_workers=workers or cfg.resources.workers, use_gpu=use_gpu, resources_per_worker=worker_resources(cfg))
+    scaling = ScalingConfig(num_workers=(workers or cfg.resources.workers) * fold_groups, use_gpu=use_gpu, resources_per_worker=worker_resources(cfg))
     run_config = RunConfig(
         name=name,
         storage_path=storage_path,
@@ -72,7 +75,7 @@ def build_trainer(
         train_loop_per_worker,
         # Train V2 refuses `resume_from_checkpoint`: the checkpoint to start from when the run has
         # none of its own travels to the workers instead (ray-project/ray#49454)
-        train_loop_config={"cfg": cfg, "verbose": verbose, "listeners": list(listeners), "resume_from": resume_from},
+        train_loop_config={"cfg": cfg, "verbose": verbose, "listeners": list(listeners), "resume_from": resume_from, "fold_groups": fold_groups},
         scaling_config=scaling,
         run_config=run_config,
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),

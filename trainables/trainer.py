@@ -30,6 +30,7 @@ from trainables.data.samples import Samples
 from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
 from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, amp_ignored_line, image_size
+from trainables.fold_groups import FoldGroupSession, group_folds, to_main
 from trainables.metrics import classification_metrics, nll, tune_thresholds
 from trainables.session import Session, TrialStopped
 
@@ -93,7 +94,9 @@ def _stamp(path: str) -> list[int]:
 
 
 class Trainer:
-    def __init__(self, cfg: SweepConfig, session: Session, samples: Optional[Samples] = None, verbose: bool = False, listeners: Sequence = ()):
+    def __init__(self, cfg: SweepConfig, session: Session, samples: Optional[Samples] = None, verbose: bool = False, listeners: Sequence = (), fold_groups: int = 1):
+        """`fold_groups`: under per-trial CV, the groups the session's workers split into, each
+        training its share of the folds at the same time as the others (`trainables.fold_groups`)."""
         self.cfg = cfg
         self.session = session
         self.verbose = verbose
@@ -109,21 +112,26 @@ class Trainer:
         if amp_ignored and session.is_main:
             print(amp_ignored, flush=True)  # else `train.amp` would be dropped without a word
         self.samples = samples if samples is not None else loaded_samples(cfg.data)
-        fold_ids = range(cfg.data.folds) if per_trial_cv(cfg) else [None]
-        self.folds = []
-        for k, fold in enumerate(fold_ids):
+        fold_ids = list(range(cfg.data.folds)) if per_trial_cv(cfg) else [None]
+        self.num_folds = len(fold_ids)
+        self.groups = max(1, min(fold_groups, self.num_folds))
+        fold_session = FoldGroupSession(session, self.groups) if self.groups > 1 else session
+        self.leads_group = fold_session.is_main  # sends its group's folds to rank 0
+        self.splits = [make_split(cfg.data, self.samples, fold) for fold in fold_ids]
+        self.folds = []  # the folds this worker trains: all of them unless the folds run at once
+        for k in group_folds(self.num_folds, self.groups, getattr(fold_session, "group", 0)):
             seed_everything(cfg.train.seed)  # every fold starts from the same initial weights
-            self.folds.append(FoldRun(cfg, session, self.samples, make_split(cfg.data, self.samples, fold), k))
+            self.folds.append(FoldRun(cfg, fold_session, self.samples, self.splits[k], k))
         self.history: list[dict[str, Any]] = []
         # when and where each epoch was trained: tells a resumed run's epochs from the first run's
         self.trained: list[dict[str, Any]] = []
         self.best: Optional[dict[str, Any]] = None
 
     # -- checkpoints ---------------------------------------------------------
-    def state_dict(self, epoch: int, rngs: list) -> dict:
+    def state_dict(self, epoch: int, rngs: list, fold_states: Optional[list] = None) -> dict:
         return {
             "epoch": epoch,
-            "folds": [f.state_dict() for f in self.folds],
+            "folds": fold_states if fold_states is not None else [f.state_dict() for f in self.folds],
             "rng": rngs,  # one per rank
             "history": self.history,
             "trained": self.trained,
@@ -135,10 +143,10 @@ class Trainer:
         if directory is None:
             return 0
         state = load_state(directory)
-        if len(state["folds"]) != len(self.folds):
-            raise RuntimeError(f"checkpoint has {len(state['folds'])} folds, this trial trains {len(self.folds)}")
-        for fold, fold_state in zip(self.folds, state["folds"]):
-            fold.load_state_dict(fold_state)
+        if len(state["folds"]) != self.num_folds:
+            raise RuntimeError(f"checkpoint has {len(state['folds'])} folds, this trial trains {self.num_folds}")
+        for fold in self.folds:  # each from its own state, however the folds are spread over workers
+            fold.load_state_dict(state["folds"][fold.fold])
         rngs = state["rng"]
         set_rng_state(rngs[self.session.rank] if self.session.rank < len(rngs) else rngs[0])
         self.history = list(state["history"])
@@ -146,9 +154,9 @@ class Trainer:
         self.best = state.get("best")
         return int(state["epoch"]) + 1
 
-    def _write_checkpoint(self, epoch: int, predictions: list, rngs: list) -> Path:
+    def _write_checkpoint(self, epoch: int, predictions: list, rngs: list, fold_states: Optional[list] = None) -> Path:
         directory = Path(tempfile.mkdtemp(prefix="raysweep-ckpt-", dir=self.session.scratch_dir))
-        save_state(directory, self.state_dict(epoch, rngs))
+        save_state(directory, self.state_dict(epoch, rngs, fold_states))
         (directory / CONFIG_FILE).write_text(json.dumps(self.cfg.model_dump(mode="json", by_alias=True), indent=1))
         arrays = {}
         for k, (targets, scores) in enumerate(predictions):
@@ -165,7 +173,7 @@ class Trainer:
             "mlflow_run_id": self.report_extras.get("mlflow_run_id"),
         }
         write_meta(directory, meta)
-        assignment = np.stack([fold.split.assignment(len(self.samples)) for fold in self.folds])
+        assignment = np.stack([split.assignment(len(self.samples)) for split in self.splits])
         np.savez_compressed(directory / SPLITS_FILE, assignment=assignment)
         return directory
 
@@ -181,9 +189,10 @@ class Trainer:
         m["loss"] = nll(task, targets, scores)
         return m
 
-    def _epoch_metrics(self, epoch: int, stats: list[EpochStats], predictions: list) -> dict[str, Any]:
+    def _epoch_metrics(self, epoch: int, stats: list[EpochStats], predictions: list, seconds: Optional[float] = None) -> dict[str, Any]:
+        """`seconds`: the epoch's training time where folds trained at once (else their sum)."""
         per_fold = [self._val_metrics(t, s) for t, s in predictions]
-        seconds = sum(s.seconds for s in stats)
+        seconds = sum(s.seconds for s in stats) if seconds is None else seconds
         out: dict[str, Any] = {
             "epoch": epoch + 1,
             "train/loss": float(np.mean([s.loss for s in stats])),
@@ -214,10 +223,10 @@ class Trainer:
     # -- the loop ------------------------------------------------------------
     def _start_epoch(self, epoch: int) -> None:
         if self.cfg.train.reseed_every_epoch:
-            seed = epoch_seed(self.cfg.train.seed, epoch, self.session.rank)
-            seed_everything(seed)
+            seed_everything(epoch_seed(self.cfg.train.seed, epoch, self.session.rank))
             for fold in self.folds:
-                fold.train_set.transform.reseed(seed)
+                # the rank within the fold's own workers: a fold draws the same wherever it trains
+                fold.reseed(epoch_seed(self.cfg.train.seed, epoch, fold.session.rank))
 
     def _report_divergence(self, epoch: int, reason: str) -> dict[str, Any]:
         """Report the divergence with a marker checkpoint, and stop.
@@ -275,22 +284,28 @@ class Trainer:
         for epoch in range(start, self.cfg.train.epochs):
             self._start_epoch(epoch)
             try:
-                stats = [fold.train_epoch(epoch) for fold in self.folds]
+                stats, diverged = [fold.train_epoch(epoch) for fold in self.folds], None
             except NonFiniteLoss as e:
-                return self._report_divergence(epoch + 1, str(e))
-            predictions = [fold.predict() for fold in self.folds]
+                stats, diverged = [], str(e)
+            if self.groups > 1:  # a fold group that diverged stops every group, or the others would wait on it
+                diverged = next((r for r in self.session.all_gather_object(diverged) if r), None)
+            if diverged:
+                return self._report_divergence(epoch + 1, diverged)
+            stats, predictions, seconds = self._collect(stats, [fold.predict() for fold in self.folds])
             if self.session.is_main:
-                metrics = self._epoch_metrics(epoch, stats, predictions)
+                metrics = self._epoch_metrics(epoch, stats, predictions, seconds)
                 self._update_best(metrics)
                 self.history.append(metrics)
-                self.trained.append({"epoch": epoch + 1, "at": time.time(), "node": getattr(self.session, "node_id", None)})
+                spans = [[s.started, s.started + s.seconds] for s in stats]  # when each fold trained this epoch
+                self.trained.append({"epoch": epoch + 1, "at": time.time(), "node": getattr(self.session, "node_id", None), "folds": spans})
                 if self.verbose:
                     print(progress_line(metrics, self.cfg), flush=True)
             objective = self.session.all_gather_object(metrics.get(self.cfg.search.primary_metric))[0]
             for fold in self.folds:
                 fold.step_scheduler(epoch, objective)  # before the checkpoint, which must hold next epoch's schedule
             rngs = self.session.all_gather_object(rng_state())
-            ckpt_dir = self._write_checkpoint(epoch, predictions, rngs) if self.session.is_main else None
+            fold_states = self._fold_states()
+            ckpt_dir = self._write_checkpoint(epoch, predictions, rngs, fold_states) if self.session.is_main else None
             try:
                 # the checkpoint first: an epoch logged elsewhere is then always one that can be resumed
                 self.session.report({**metrics, **self.report_extras} if self.session.is_main else {"epoch": epoch + 1}, ckpt_dir)
@@ -299,3 +314,35 @@ class Trainer:
                     shutil.rmtree(ckpt_dir, ignore_errors=True)
             self._notify("epoch", metrics)
         return metrics
+
+    # -- folds at once ---------------------------------------------------------
+    def _collect(self, stats: list[EpochStats], predictions: list) -> tuple[list[EpochStats], list, Optional[float]]:
+        """Every fold's statistics and predictions, in fold order, on rank 0, and the epoch's
+        training time (the slowest group's); as they are when one worker trains every fold."""
+        if self.groups == 1:
+            return stats, predictions, None
+        mine = [(f.fold, s, p) for f, s, p in zip(self.folds, stats, predictions)] if self.leads_group else []
+        parts = [part for part in to_main(self.session, mine) if part]
+        ordered = sorted((item for part in parts for item in part), key=lambda item: item[0])
+        seconds = max((sum(s.seconds for _, s, _ in part) for part in parts), default=0.0)
+        return [s for _, s, _ in ordered], [p for _, _, p in ordered], seconds
+
+    def _fold_states(self) -> Optional[list]:
+        """Every fold's state, in fold order, on rank 0 (None where one worker holds them all)."""
+        if self.groups == 1:
+            return None
+        mine = {f.fold: _on_cpu(f.state_dict()) for f in self.folds} if self.leads_group else {}
+        merged = {k: v for part in to_main(self.session, mine) for k, v in (part or {}).items()}
+        return [merged[k] for k in range(self.num_folds)] if self.session.is_main else None
+
+
+def _on_cpu(obj: Any) -> Any:
+    """`obj` with its tensors on the CPU: a GPU tensor pickled on one worker would be restored
+    onto a device rank 0 may not see."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_on_cpu(v) for v in obj)
+    return obj

@@ -34,4 +34,5 @@ def train_loop_per_worker(config: dict) -> None:
     quiet_ray_train_reports()
     cfg: SweepConfig = config["cfg"]
     torch.set_num_threads(worker_threads(cfg.resources.cpus_per_worker))
-    Trainer(cfg, RaySession(resume_from=config.get("resume_from")), verbose=config.get("verbose", False), listeners=config.get("listeners", ())).fit()
+    session = RaySession(resume_from=config.get("resume_from"))
+    Trainer(cfg, session, verbose=config.get("verbose", False), listeners=config.get("listeners", ()), fold_groups=config.get("fold_groups", 1)).fit()

@@ -15,12 +15,17 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 def load_checked(space: str, overrides=()):
     """The sweep file `space` loaded, validated and checked across fields against every
     registry (the trainables', the search's) and each search domain's values."""
+    from raysweep.config.load import load_sweep
+
+    return check_sweep(load_sweep(space, overrides))
+
+
+def check_sweep(sweep):
+    """`sweep` checked across fields against every registry; returned as it is."""
     import raysweep.search.checks  # noqa: F401  (registers the search section's checks)
     import trainables.checks  # noqa: F401  (registers the checks against the trainables' registries)
     from raysweep.config.checks import run_checks
-    from raysweep.config.load import load_sweep
 
-    sweep = load_sweep(space, overrides)
     run_checks(sweep)
     return sweep
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typing
 from typing import Any, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from raysweep.config.base import SEARCHABLE, Section, fixed
 from raysweep.config.sections.data import DataConfig
@@ -39,6 +39,19 @@ class SweepConfig(Section):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _trial_kind(self):
+        """`resources.inline` unset: a one-worker trial trains in its Tune trial actor. It needs
+        nothing a Ray Train worker group gives (no process group; Tune restarts it from its last
+        checkpoint as Train would), and a group costs a controller and a worker process per trial,
+        seconds each (BENCHMARKS.md, start-up). Except where per-trial CV folds may train at once
+        (`search.cv.parallel`), each fold on its own worker of one Train run."""
+        res, cv = self.resources, self.search.cv
+        if res.inline is None:
+            folds_at_once = cv is not None and cv.mode == "per_trial" and cv.parallel is not False and (self.data.folds or 0) >= 2
+            res.inline = res.workers == 1 and not folds_at_once
+        return self
 
 
 def _model_class(annotation: Any) -> Optional[type[BaseModel]]:

@@ -48,6 +48,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 log = logging.getLogger(__name__)
 
 _PRIMITIVE = (str, int, float, bool, type(None))
+# on a trial carried over from an earlier segment (`seed_from`): its values by dotted path, and
+# the Tune trials that ran it
+PARAMS_ATTR = "raysweep.params"
+TUNE_IDS_ATTR = "raysweep.tune_trial_ids"
 
 
 def _categorical(dom: Domain) -> bool:
@@ -104,6 +108,7 @@ class SweepSearcher(Searcher):
         self.stopped_at: dict[str, int] = {}
         self.fold_runs = optuna.create_study(study_name=f"raysweep-seed-{seed}-folds", pruner=copy.deepcopy(pruner), directions=directions[:1]) if len(spec.replicas) > 1 else None
         self.fold_trials: dict[str, int] = {}  # tune trial id -> its trial number in fold_runs
+        self.carried: dict[str, int] = {}  # an earlier segment's tune trial id -> its number here (`seed_from`)
         self._trials: dict[int, optuna.trial.Trial] = {}  # live Trial handles; not pickled
         self._seen: set[str] = set()  # trials that reported to this process; not pickled
 
@@ -298,6 +303,54 @@ class SweepSearcher(Searcher):
             self.study.tell(config.number, values=mean)
         self._trials.pop(config.number, None)
 
+    # -- extend ----------------------------------------------------------------
+    def seed_from(self, earlier: dict) -> list[str]:
+        """Give this (new, empty) study every ended trial of an earlier segment's searcher
+        (`earlier`: its pickled state), as frozen trials under this space's distributions, so the
+        sampler learns from them; returns why each one left out was left out. Optuna refuses a
+        trial whose value lies outside its distribution (a narrowed range, a dropped choice):
+        such a trial still counts in the report and MLflow, not for the sampler. A dimension
+        no longer searched is dropped from the frozen trial, as a conditional one is."""
+        previous = earlier["study"].get_trials(deepcopy=False)
+        numbers = {n: [tid for tid, (m, _) in earlier["tune_trials"].items() if m == n] for n in range(len(previous))}
+        for tid, n in earlier.get("carried", {}).items():
+            numbers.setdefault(n, []).append(tid)
+        left_out = []
+        for frozen in previous:
+            ids = numbers.get(frozen.number, [])
+            if frozen.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+                left_out.append(f"{', '.join(ids) or frozen.number}: {frozen.state.name.lower()}, never ended")
+                continue
+            values = earlier["configs"][frozen.number].params if frozen.number in earlier["configs"] else frozen.user_attrs.get(PARAMS_ATTR, {})
+            why = self._add_frozen(frozen, values, ids)
+            if why:
+                left_out.append(f"{', '.join(ids) or frozen.number}: {why}")
+        return left_out
+
+    def _add_frozen(self, frozen, values: dict[str, Any], tune_ids: list[str]) -> Optional[str]:
+        params, dists = {}, {}
+        for path, value in values.items():
+            if path not in dict(self.spec.dims):
+                continue
+            dom = self.spec.domain(path)
+            if dom.kind in ("choice", "grid", CASES) and value not in dom.values:
+                return f"{path}={value!r} is not among {list(dom.values)}"
+            if dom.is_range and not dom.low <= value <= dom.high:
+                return f"{path}={value!r} is outside [{dom.low}, {dom.high}]"
+            params[path], dists[path] = self._encode(path, value), distribution(dom)
+        try:
+            added = optuna.trial.create_trial(
+                state=frozen.state, values=frozen.values,  # a pruned trial's value is its last reported one, as Optuna tells it
+                params=params, distributions=dists, intermediate_values=dict(frozen.intermediate_values),
+                user_attrs={**frozen.user_attrs, PARAMS_ATTR: values, TUNE_IDS_ATTR: tune_ids},
+            )
+        except ValueError as e:  # what Optuna refuses besides (checked above, so not expected)
+            return str(e).splitlines()[0]
+        self.study.add_trial(added)
+        number = len(self.study.get_trials(deepcopy=False)) - 1
+        self.carried.update({tid: number for tid in tune_ids})
+        return None
+
     # -- resume ----------------------------------------------------------------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -316,3 +369,18 @@ class SweepSearcher(Searcher):
 
         with open(checkpoint_path, "rb") as fh:
             self.__dict__.update(pickle.load(fh))
+
+
+def distribution(dom: Domain) -> optuna.distributions.BaseDistribution:
+    """The distribution `SweepSearcher._suggest` samples `dom` from (what a carried-over trial
+    is stored under)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if dom.kind == CASES:
+        return CategoricalDistribution(labels(dom))
+    if dom.kind in ("choice", "grid"):
+        return CategoricalDistribution(list(dom.values) if _categorical(dom) else list(range(len(dom.values))))
+    if dom.kind == "int":
+        return IntDistribution(int(dom.low), int(dom.high))
+    return FloatDistribution(float(dom.low), float(dom.high), log=dom.kind == "loguniform")
+

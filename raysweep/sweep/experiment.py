@@ -40,31 +40,34 @@ class SweepOutcome:
     results: object  # ray.tune.ResultGrid
 
 
-def searcher_for(sweep: Sweep, train_storage: Optional[str] = None) -> tuple[SweepSearcher, SearchSpec, int]:
+def searcher_for(sweep: Sweep, train_storage: Optional[str] = None, seed_offset: int = 0) -> tuple[SweepSearcher, SearchSpec, int]:
     """The searcher, its space, and the number of Tune trials it will hand out. With the sweep's
-    `train_storage`, a resumed searcher takes the epochs its snapshot missed from the checkpoints."""
+    `train_storage`, a resumed searcher takes the epochs its snapshot missed from the checkpoints.
+    `seed_offset`: an extension's sampler draws afresh rather than repeat the first segment's draws."""
     search = sweep.config.search
     spec = SearchSpec.from_sweep(sweep, grid_as_categorical=search.algorithm == "random")
     num_configs = spec.num_configs(search.algorithm, search.num_samples)
     max_epoch = search.max_t or sweep.config.train.epochs
     searcher = SweepSearcher(
         spec, metrics=search.metrics, modes=search.modes, algorithm=search.algorithm, sampler=search.sampler,
-        seed=search.seed, num_configs=num_configs, max_epoch=max_epoch,
+        seed=search.seed + seed_offset, num_configs=num_configs, max_epoch=max_epoch,
         histories=functools.partial(trial_history, train_storage) if train_storage else None,
         pruner=build_pruner(search, max_epoch),  # early stopping judges in the searcher's study
     )
     return searcher, spec, num_configs * len(spec.replicas)
 
 
-def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSearcher, spec: SearchSpec, num_trials: int, tracking, register: Optional[str]):
+def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSearcher, spec: SearchSpec, num_trials: int, tracking, register: Optional[str], segment: Optional[SweepLayout] = None):
+    """`segment`: the Tune experiment it runs (`raysweep.sweep.segments`), the sweep's own by default."""
     from ray import tune
 
+    segment = segment or layout
     cfg = sweep.config
     callbacks = [
         InterruptWatch(layout),  # first: its mark is there when the others end the sweep
         ResultLog(functools.partial(trial_history, layout.train_storage)),
         WorkerGroupReaper(),
-        StateBackup(layout),
+        StateBackup(segment),
         ProgressTable(
             spec.names + (["data.fold"] if len(spec.replicas) > 1 else []), cfg.search.primary_metric, cfg.search.primary_mode,
             cfg.search.max_t or cfg.train.epochs, total=num_trials, rule=scheduler_name(cfg.search),
@@ -80,7 +83,7 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             max_epoch=cfg.search.max_t or cfg.train.epochs, rule=scheduler_name(cfg.search), searcher=searcher, log_models=cfg.tracking.log_models, register=register,
         ))
     return tune.Tuner(
-        make_trainable(sweep, layout.train_storage, tracking),
+        make_trainable(sweep, layout.train_storage, tracking, the_plan.fold_groups),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             # asks the searcher's study (its pruner) whether a trial stops; pickled in tuner.pkl
@@ -98,8 +101,8 @@ def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSea
             reuse_actors=cfg.resources.inline,
         ),
         run_config=tune.RunConfig(
-            name=layout.sweep_id,
-            storage_path=layout.storage,
+            name=segment.sweep_id,
+            storage_path=segment.storage,
             callbacks=callbacks,
             verbose=0,  # the ProgressTable replaces Tune's reporter
             # Tune's own files (trial results, experiment state) reach storage this often; the
@@ -182,7 +185,9 @@ def _fit(tuner, layout: SweepLayout, storage: str, **view):
     from raysweep.connect import connected_here
     from raysweep.terminal import quiet
 
-    with quiet(layout.log_dir, stop_ray=connected_here(), view=view):
+    from raysweep.sweep.driver import driving
+
+    with quiet(layout.log_dir, stop_ray=connected_here(), view=view), driving(layout):
         results = tuner.fit()
     if interrupted():
         where = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
@@ -190,26 +195,40 @@ def _fit(tuner, layout: SweepLayout, storage: str, **view):
     return results
 
 
+def with_recorded_store(sweep: Sweep, manifest: dict) -> Sweep:
+    """`sweep` tracked in the MLflow store it started with, wherever raysweep runs from now."""
+    if not manifest.get("mlflow_uri"):
+        return sweep
+    return replace(sweep, config=sweep.config.model_copy(update={"tracking": sweep.config.tracking.model_copy(update={"uri": manifest["mlflow_uri"]})}))
+
+
 def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: Optional[str] = None, retry_errored: bool = False, autoscaling: bool = False) -> SweepOutcome:
-    from ray import tune
+    """Continue the sweep's latest segment: the sweep's own experiment, or its last extension."""
+    from raysweep.sweep.segments import num_trials, segments
 
     layout = SweepLayout.find(name_or_path, storage)
-    sweep = layout.load_sweep()
     manifest = layout.manifest()
-    if manifest.get("mlflow_uri"):
-        # the store the sweep started with, wherever resume runs from
-        sweep = replace(sweep, config=sweep.config.model_copy(update={"tracking": sweep.config.tracking.model_copy(update={"uri": manifest["mlflow_uri"]})}))
+    parts = segments(layout)
+    segment = parts[-1]
+    sweep = with_recorded_store(segment.load_sweep(), manifest)
     the_plan = _planned(sweep, address, autoscaling)
     tracking = _tracking(sweep, layout, manifest)
-    print(f"resuming sweep {layout.sweep_id}", flush=True)
+    print(f"resuming sweep {layout.sweep_id}" + (f" ({segment.sweep_id})" if segment != layout else ""), flush=True)
     _where(layout, tracking)
+    return _resumed(sweep, layout, segment, the_plan, tracking, storage, retry_errored, total=num_trials(manifest, len(parts) - 1))
+
+
+def _resumed(sweep: Sweep, layout: SweepLayout, segment: SweepLayout, the_plan: Plan, tracking, storage: str, retry_errored: bool, total: int) -> SweepOutcome:
+    """`Tuner.restore` of one segment's Tune experiment, run to its end."""
+    from ray import tune
+
     layout.remove(INTERRUPTED_FILE)
-    restored = repair(layout)
+    restored = repair(segment)
     if restored:
         print(f"restored Ray Tune state files cut short earlier from their last good copies: {', '.join(restored)}", flush=True)
     tuner = tune.Tuner.restore(
-        layout.uri,
-        trainable=make_trainable(sweep, layout.train_storage, tracking),
+        segment.uri,
+        trainable=make_trainable(sweep, layout.train_storage, tracking, the_plan.fold_groups),
         resume_unfinished=True,
         # "resume" keeps the trial's id, so its Train run (named after it) continues from its
         # own last checkpoint; Tune's "restart" would make a new trial that starts over
@@ -217,5 +236,5 @@ def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: 
         restart_errored=False,
     )
     search = sweep.config.search
-    view = dict(total=manifest["num_trials"], rule=scheduler_name(search), epochs=search.max_t or sweep.config.train.epochs)
+    view = dict(total=total, rule=scheduler_name(search), epochs=search.max_t or sweep.config.train.epochs)
     return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage, **view))

@@ -114,7 +114,10 @@ class SweepLayout:
             pass
 
     def read_text(self, name: str) -> str:
-        return read_bytes(self.path(name)).decode()
+        return self.read_bytes(name).decode()
+
+    def read_bytes(self, name: str) -> bytes:
+        return read_bytes(self.path(name))
 
     def listdir(self) -> list[str]:
         import pyarrow.fs
@@ -128,22 +131,30 @@ class SweepLayout:
 
     # -- the sweep it holds ------------------------------------------------------
     def save(self, sweep, manifest: dict[str, Any]) -> None:
+        self.save_sweep(sweep)
+        self.save_manifest(manifest)
+
+    def save_sweep(self, sweep) -> None:
         self.write_text(SWEEP_FILE, yaml.safe_dump(sweep.raw, sort_keys=False))
+
+    def save_manifest(self, manifest: dict[str, Any]) -> None:
         self.write_text(MANIFEST_FILE, json.dumps({"sweep_id": self.sweep_id, **manifest}, indent=1, default=str))
 
     def manifest(self) -> dict[str, Any]:
         return json.loads(self.read_text(MANIFEST_FILE))
 
-    def load_sweep(self):
+    def load_sweep(self, overrides: tuple[str, ...] = ()):
+        """The sweep file as run; with `overrides`, as `raysweep extend` runs it on (unchecked)."""
         from raysweep.config.load import load_sweep
 
         text = self.read_text(SWEEP_FILE)
         local = Path(_local_copy_dir()) / f"{self.sweep_id}.yaml"
         local.write_text(text)
         try:
-            # checked when the sweep started (`raysweep.commands.load_checked`); the checks that ask
-            # the trainables' registries would import torch and timm into `raysweep report`
-            return load_sweep(local)
+            # checked when the sweep started (`raysweep.commands.load_checked`; an extension's
+            # overrides by `raysweep extend`): the checks that ask the trainables' registries
+            # would import torch and timm into `raysweep report`, which only reads a table
+            return load_sweep(local, overrides)
         except UserError as e:
             raise e.with_source(self.path(SWEEP_FILE)) from None
 

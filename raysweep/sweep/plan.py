@@ -30,10 +30,12 @@ _EPS = 1e-9
 class Plan:
     per_trial: dict[str, float]
     concurrency: int
+    fold_groups: int = 1  # per-trial CV: folds trained at once, each group on its own workers
 
     def describe(self) -> str:
         need = ", ".join(f"{v:g} {k}" for k, v in self.per_trial.items() if v)
-        return f"{self.concurrency} trial(s) at once, each {need}"
+        folds = f", {self.fold_groups} folds at once" if self.fold_groups > 1 else ""
+        return f"{self.concurrency} trial(s) at once, each {need}{folds}"
 
 
 def per_worker(cfg: SweepConfig) -> dict[str, float]:
@@ -42,9 +44,23 @@ def per_worker(cfg: SweepConfig) -> dict[str, float]:
     return worker_resources(cfg)
 
 
-def per_trial(cfg: SweepConfig) -> dict[str, float]:
-    workers = cfg.resources.workers
+def per_trial(cfg: SweepConfig, fold_groups: int = 1) -> dict[str, float]:
+    workers = cfg.resources.workers * fold_groups
     return {k: v * workers for k, v in per_worker(cfg).items() if v}
+
+
+def fold_groups(cfg: SweepConfig, cluster: dict[str, float], *, autoscaling: bool = False) -> int:
+    """How many folds of a per-trial CV trial train at once (`search.cv.parallel`): all k with
+    `true`, one group in lockstep with `false` or inline; with `auto`, as many as one trial's
+    folds fit in the cluster (all k when it may grow), the rest taking turns within each epoch."""
+    cv, k = cfg.search.cv, cfg.data.folds
+    if cv is None or cv.mode != "per_trial" or cv.parallel is False or cfg.resources.inline or k < 2:
+        return 1
+    if cv.parallel is True or autoscaling:
+        return k
+    one = per_trial(cfg)
+    fits = min((math.floor((cluster.get(r, 0.0) + _EPS) / a) for r, a in one.items() if a > 0), default=k)
+    return max(1, min(k, fits))
 
 
 def _largest_node(nodes: list[dict[str, float]], resource: str) -> float:
@@ -56,15 +72,17 @@ def plan(cfg: SweepConfig, cluster: dict[str, float], nodes: list[dict[str, floa
 
     With `autoscaling`, the cluster may grow: requests it cannot hold now are
     trusted, and `requested` (or 1) trials run at once."""
-    need = per_trial(cfg)
+    groups = fold_groups(cfg, cluster, autoscaling=autoscaling)
+    need = per_trial(cfg, groups)
     worker = per_worker(cfg)
     if not autoscaling:
         for resource, amount in need.items():
             have = cluster.get(resource, 0.0)
             if amount > have + _EPS:
+                folds = f"{groups} folds at once x " if groups > 1 else ""
                 raise ClusterError(
-                    f"a trial needs {amount:g} {resource} ({cfg.resources.workers} worker(s) x {worker[resource]:g}), the cluster has {have:g}",
-                    path=_key_of(resource),
+                    f"a trial needs {amount:g} {resource} ({folds}{cfg.resources.workers} worker(s) x {worker[resource]:g}), the cluster has {have:g}",
+                    path=_key_of(resource) if groups == 1 else "search.cv.parallel",
                 )
         for resource, amount in worker.items():
             if amount and amount > _largest_node(nodes, resource) + _EPS:
@@ -73,9 +91,9 @@ def plan(cfg: SweepConfig, cluster: dict[str, float], nodes: list[dict[str, floa
                     path=_key_of(resource),
                 )
     if autoscaling:
-        return Plan(need, requested or 1)
+        return Plan(need, requested or 1, groups)
     fits = min(math.floor((cluster.get(r, 0.0) + _EPS) / a) for r, a in need.items() if a > 0)
-    return Plan(need, max(1, min(fits, requested) if requested else fits))
+    return Plan(need, max(1, min(fits, requested) if requested else fits), groups)
 
 
 def _key_of(resource: str) -> str:

@@ -19,6 +19,7 @@ from raysweep.config.domains import searched_keys
 from raysweep.scores import best as best_by, rank_key
 from raysweep.sweep.layout import INTERRUPTED_FILE, STOPPING_RULE, SweepLayout
 from raysweep.sweep.outcome import describe
+from raysweep.sweep.segments import relative, segments, trial_states
 
 LEADERBOARD_FILE = "leaderboard.csv"
 TEST_FILE = "test_result.json"  # the best trial on the held-out test split (`raysweep.sweep.heldout`)
@@ -59,29 +60,15 @@ def _history(layout: SweepLayout, logdir: str) -> list[dict]:
 
 
 def _trial_states(layout: SweepLayout) -> list[dict]:
-    """Tune's latest experiment snapshot: each trial's id, status, config and directory.
-
-    Tune's public reader of this file is `ray.tune.ExperimentAnalysis` (`ResultGrid`), but it
-    imports Ray and Tune (seconds; `raysweep report` takes a fraction of one and a test holds
-    it to importing neither Ray nor torch). So
-    the snapshot's JSON is read here, its few fields only: `trial_data`, each entry a
-    (trial state JSON, runtime metadata JSON) pair as `Trial.get_json_state` writes it in
-    Ray 2.x (ray/tune/experiment/trial.py). The tests read the same sweeps back through
-    `ExperimentAnalysis` and compare (tests/e2e/test_record_agrees.py)."""
-    names = [n for n in layout.listdir() if n.startswith("experiment_state-") and n.endswith(".json")]
-    if not names:
-        return []
-    snapshot = json.loads(layout.read_text(max(names)))  # names carry their timestamp
+    """Tune's latest snapshot of each of the sweep's segments (`raysweep.sweep.segments`): each
+    trial's id, status, config and directory (relative to the sweep's)."""
     trials = []
-    for entry in snapshot.get("trial_data", []):
-        state = json.loads(entry[0])
-        trial = {k: state.get(k) for k in ("trial_id", "status", "config", "relative_logdir")}
-        try:
-            last = (json.loads(entry[1]) if isinstance(entry[1], str) else entry[1]).get("last_result") or {}
-        except (IndexError, AttributeError, ValueError):
-            last = {}
-        trial["last_epoch"] = last.get("epoch")
-        trials.append(trial)
+    for segment in segments(layout):
+        where = relative(layout, segment)
+        for state in trial_states(segment):
+            if where and state.get("relative_logdir"):
+                state["relative_logdir"] = f"{where}/{state['relative_logdir']}"
+            trials.append(state)
     return trials
 
 
@@ -153,9 +140,11 @@ def _run_id(from_checkpoint: Optional[str], history: list[dict]) -> Optional[str
 
 def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     """(trials best first, metric, mode) of the sweep stored at `layout`."""
-    sweep = layout.load_sweep()
+    sweeps = [segment.load_sweep() for segment in segments(layout)]
+    sweep = sweeps[-1]  # an extension may search more dimensions: the report shows them all
     search = sweep.config.search
-    dims = searched_keys(sweep.space) + (["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else [])
+    dims = list(dict.fromkeys(path for s in sweeps for path in searched_keys(s.space)))
+    dims += ["data.fold"] if search.cv is not None and search.cv.mode == "fold_as_trial" else []
     metric, mode = search.primary_metric, search.primary_mode
     epochs = search.max_t or sweep.config.train.epochs
     rule = layout.manifest().get(STOPPING_RULE) or search.scheduler  # a sweep from before the manifest said

@@ -31,7 +31,7 @@ class TrialDiverged(RuntimeError):
 REUSE_WAIT_S = "30"
 
 
-def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None) -> None:
+def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None, fold_groups: int = 1) -> None:
     import os
 
     from ray import tune
@@ -60,6 +60,7 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         trainer = build_trainer(
             cfg, name=trial_id, storage_path=train_storage, callbacks=[SweepReportCallback()], listeners=listeners,
             resume_from=recover(train_storage, trial_id),  # only when Train's own record is damaged or lags
+            fold_groups=fold_groups,
         )
         final = trainer.fit().metrics or {}  # the latest checkpoint's metrics (every report of rank 0 has one)
     if final.get("diverged"):
@@ -78,11 +79,12 @@ def trial_resources(cfg) -> dict[str, float]:
     return TRIAL_RESOURCES
 
 
-def make_trainable(sweep, train_storage: str, tracking=None):
-    """The trial function with the sweep bound and its actor's resources set."""
+def make_trainable(sweep, train_storage: str, tracking=None, fold_groups: int = 1):
+    """The trial function with the sweep bound and its actor's resources set; `fold_groups`:
+    the per-trial CV folds its trials train at once (`raysweep.sweep.plan.fold_groups`)."""
     from ray import tune
 
-    bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking)
+    bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking, fold_groups=fold_groups)
     return tune.with_resources(bound, trial_resources(sweep.config))
 
 

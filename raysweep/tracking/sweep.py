@@ -327,3 +327,19 @@ def trainer_metrics(result: dict) -> dict:
 
     tune_keys = {*AUTO_RESULT_KEYS, "done", "trial_id", "should_checkpoint", "diverged"}
     return {k: v for k, v in result.items() if k not in tune_keys}
+
+
+EXTENSIONS_TAG = "raysweep.extensions"  # on the parent run: how many times the sweep was extended
+
+
+def record_extensions(target: TrackingTarget, records: list[dict]) -> None:
+    """The parent run records each `raysweep extend` (`raysweep.sweep.extension`): when, how many
+    trials, what changed, which earlier trials the searcher left out; as a tag per extension and
+    all of them as `extensions.json`."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(target.uri)
+    parent = target.parent_run_id
+    client.set_tag(parent, EXTENSIONS_TAG, str(len(records)))
+    client.set_tag(parent, f"raysweep.extension.{len(records)}", json.dumps(records[-1], default=str)[:5000])
+    client.log_text(parent, json.dumps(records, indent=1, default=str), "extensions.json")

@@ -79,7 +79,7 @@ class MlflowTrialLogger:
 
         self._log = ResilientLogger(redact_uri(self.target.uri))
         params = trial_params(trainer.cfg)
-        n_folds = len(trainer.folds) if len(trainer.folds) > 1 else 0
+        n_folds = trainer.num_folds if trainer.num_folds > 1 else 0  # all folds, wherever they train
         history = list(trainer.history)
         extras = trainer.report_extras
         replayed_at = _now_ms()

@@ -31,7 +31,7 @@ class Trial:
 def started(sweep_file, tmp_path, name: str, data: dict | None = None, **search):
     """(searcher, scheduler) as a sweep starts them, and the pickle Tune keeps of them."""
     cfg = tiny_config(data=data or {}, train={"epochs": EPOCHS}, search={"algorithm": "optuna", "scheduler": name, "grace_period": 1, "reduction_factor": 2, "num_samples": 20, **search})
-    sweep = load_sweep(sweep_file(cfg), run_checks=False)
+    sweep = load_sweep(sweep_file(cfg))
     searcher, _, _ = searcher_for(sweep, str(tmp_path / "train"))
     scheduler = build_trial_scheduler(sweep.config.search, EPOCHS, searcher)
     return searcher, scheduler, pickle.dumps((searcher, scheduler))

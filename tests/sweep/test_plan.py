@@ -42,3 +42,41 @@ def test_a_trial_that_can_never_fit_is_refused(sweep_file):
 def test_an_autoscaling_cluster_is_trusted(sweep_file):
     cfg = cfg_of(sweep_file, workers=2, gpus_per_worker=1)
     assert plan(cfg, {"CPU": 2.0}, [{"CPU": 2.0}], 3, autoscaling=True).concurrency == 3
+
+
+def cv_cfg(sweep_file, parallel, folds=5, **resources):
+    raw = tiny_config(data={"folds": folds}, search={"cv": {"mode": "per_trial", "parallel": parallel}}, resources={"workers": 1, "cpus_per_worker": 1, **resources})
+    return load_sweep(sweep_file(raw)).config
+
+
+@pytest.mark.parametrize(
+    "parallel, cluster, folds, concurrency",
+    [
+        ("auto", {"CPU": 2.0}, 2, 1),  # a trial's two folds fit: they train at once
+        ("auto", {"CPU": 3.0}, 2, 1),
+        ("auto", {"CPU": 16.0}, 2, 8),
+        (True, {"CPU": 5.0}, 5, 1),
+        (False, {"CPU": 2.0}, 1, 2),  # lockstep: one worker trains every fold
+    ],
+)
+def test_per_trial_folds_train_at_once_where_they_fit(sweep_file, parallel, cluster, folds, concurrency):
+    cfg = cv_cfg(sweep_file, parallel, folds=folds if folds > 1 else 5)
+    got = plan(cfg, cluster, [cluster])
+    assert (got.fold_groups, got.concurrency) == (folds, concurrency)
+    assert got.per_trial == {"CPU": folds}
+
+
+def test_auto_spreads_the_folds_over_the_workers_there_are_and_the_rest_wait_their_turn(sweep_file):
+    got = plan(cv_cfg(sweep_file, "auto", folds=5), {"CPU": 2.0}, [{"CPU": 2.0}])
+    assert (got.fold_groups, got.concurrency) == (2, 1)  # folds 0,2,4 on one worker; 1,3 on the other
+    assert "2 folds at once" in got.describe()
+
+
+def test_folds_asked_at_once_that_cannot_fit_are_refused_naming_the_key(sweep_file):
+    with pytest.raises(ClusterError, match="5 folds at once") as e:
+        plan(cv_cfg(sweep_file, True, folds=5), {"CPU": 2.0}, [{"CPU": 2.0}])
+    assert e.value.path == "search.cv.parallel"
+
+
+def test_inline_trials_train_their_folds_in_lockstep(sweep_file):
+    assert plan(cv_cfg(sweep_file, True, folds=3, inline=True), {"CPU": 4.0}, [{"CPU": 4.0}]).fold_groups == 1

@@ -26,26 +26,25 @@ class ResourcesConfig(Section):
     inline: Optional[bool] = Field(
         None,
         description="train a one-worker trial in its Tune trial actor, without a Ray Train worker group "
-        "(default: yes for workers: 1, seconds less per trial; Tune retries it max_failures times from its last "
-        "checkpoint); false: a Ray Train run even for one worker; true needs workers: 1",
+        "(default: yes for workers: 1, seconds less per trial, unless per-trial CV folds train at once; Tune retries it "
+        "max_failures times from its last checkpoint); false: a Ray Train run even for one worker; true needs workers: 1",
     )
 
     @model_validator(mode="after")
     def _inline_one_worker(self):
         if self.inline and self.workers != 1:
             raise ValueError(f"inline: needs workers: 1 (an inline trial has no worker group), got workers: {self.workers}")
-        if self.inline is None:
-            # A one-worker trial needs nothing a Ray Train worker group gives (no process group,
-            # no worker restarts Tune cannot do from the same checkpoint), and the group costs a
-            # controller and a worker process per trial: ~6 s each (BENCHMARKS.md, start-up).
-            self.inline = self.workers == 1
-        return self
+        return self  # unset, it is decided with the rest of the sweep (`SweepConfig._trial_kind`)
 
 
 class CVConfig(Section):
     model_config = FIXED
 
     mode: Literal["per_trial", "fold_as_trial"] = Field("per_trial", description="per_trial: every trial trains all folds; fold_as_trial: the fold is a grid axis")
+    parallel: Literal["auto", True, False] = Field(
+        "auto",
+        description="per_trial: train the folds at once, each on its own worker(s) (true), in lockstep in one worker group (false), or at once where a trial's folds fit the cluster (auto)",
+    )
 
 
 class SearchConfig(Section):
