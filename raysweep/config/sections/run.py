@@ -14,12 +14,29 @@ from raysweep.config.base import FIXED, Section
 Mode = Literal["max", "min"]
 
 
+def gpu_share_problem(workers: int, gpus_per_worker: float) -> Optional[str]:
+    """Why `workers` x `gpus_per_worker` cannot run, or None. Ray schedules a fraction of a GPU
+    (several one-worker trials share one), but the DDP workers of one trial holding fractions
+    would share one physical GPU, and NCCL refuses two ranks on one device
+    (ray-project/ray#48012): refused before any trial starts."""
+    if gpus_per_worker > 1 and not float(gpus_per_worker).is_integer():
+        return f"must be a fraction below 1 or a whole number (Ray's rule), got {gpus_per_worker:g}"
+    if workers > 1 and 0 < gpus_per_worker < 1:
+        return (
+            f"{gpus_per_worker:g} with workers: {workers} would put DDP workers on one GPU, which NCCL refuses "
+            "(ray-project/ray#48012); set gpus_per_worker: 1, or workers: 1 to pack one-worker trials onto a GPU"
+        )
+    return None
+
+
 class ResourcesConfig(Section):
     model_config = FIXED
 
     workers: int = Field(1, ge=1, description="DDP workers per trial")
     cpus_per_worker: float = Field(1.0, gt=0)
-    gpus_per_worker: float = Field(0.0, ge=0)
+    gpus_per_worker: float = Field(
+        0.0, ge=0, description="GPUs per worker; a fraction (0.25) packs one-worker trials onto one GPU, DDP workers need whole GPUs"
+    )
     custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per worker")
     max_failures: int = Field(2, ge=-1, description="worker-group restarts from the last checkpoint per trial (-1: unlimited)")
     max_concurrent: Optional[int] = Field(None, ge=1, description="cap on trials at once (default: what the cluster fits)")
@@ -39,6 +56,13 @@ class ResourcesConfig(Section):
             # no worker restarts Tune cannot do from the same checkpoint), and the group costs a
             # controller and a worker process per trial: ~6 s each (BENCHMARKS.md, start-up).
             self.inline = self.workers == 1
+        return self
+
+    @model_validator(mode="after")
+    def _whole_gpus_for_ddp(self):
+        problem = gpu_share_problem(self.workers, self.gpus_per_worker)
+        if problem:
+            raise ValueError(f"gpus_per_worker: {problem}")
         return self
 
 
