@@ -247,7 +247,7 @@ def stored_xz(wheel: Path) -> bytes:
             data = src.read(info)
             info.compress_type = zipfile.ZIP_STORED
             out.writestr(info, data)
-    return lzma.compress(buf.getvalue(), preset=9 | lzma.PRESET_EXTREME)
+    return lzma.compress(buf.getvalue(), preset=9)
 
 
 def pack(wheels: list[Path], dest: Path, part_mib: float) -> list[Path]:
