@@ -218,10 +218,10 @@ def trim(wheel: Path, dest: Path, project: str) -> tuple[int, int]:
     rows = [_record_line(info.filename, data) for info, data in kept if not info.is_dir()] + [[record_name, "", ""]]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as out:
         for info, data in kept:
             info.compress_type = zipfile.ZIP_DEFLATED
-            out.writestr(info, data, compresslevel=9)
+            out.writestr(info, data, compresslevel=6)
         out.writestr(record_name, buf.getvalue())
     return dropped, dropped_bytes
 

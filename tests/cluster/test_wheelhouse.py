@@ -108,6 +108,7 @@ def built(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # the build: ~170 MB from PyPI, stripped, xz-compressed on 2 cores (10-15 min)
 def test_the_gpu_node_wheelhouse_fits_the_transfer_limit_in_parts_and_lacks_nothing_it_names(built):
     wheels, parts, _ = built
     for root in ("ray", "mlflow-skinny", "sqlalchemy", "optuna", "albumentations", "pydantic", "iterative-stratification", "pyarrow", "opencv-python-headless"):
@@ -125,6 +126,7 @@ def test_the_gpu_node_wheelhouse_fits_the_transfer_limit_in_parts_and_lacks_noth
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_the_gpu_node_wheelhouse_installs_into_an_empty_target_without_an_index(built, tmp_path):
     _, parts, _ = built
     found = tmp_path / "found"  # what gpu_offline.sh does first: the parts back to wheels
