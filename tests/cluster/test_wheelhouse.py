@@ -16,6 +16,7 @@ import hashlib
 import io
 import lzma
 import random
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -46,19 +47,20 @@ def record_matches(wheel: Path) -> None:
             assert rows[name] == [f"sha256={digest}", str(len(data))], name
 
 
-def toy_wheel(folder: Path) -> Path:
-    """A wheel named ray, with a Java jar, a test suite and a module, and a RECORD of them."""
-    files = {"ray/__init__.py": b"VALUE = 42\n", "ray/jars/ray_dist.jar": b"PK" + bytes(5000), "ray/tests/test_x.py": b"assert True\n",
-             "ray-9.9.9.dist-info/METADATA": b"Metadata-Version: 2.1\nName: ray\nVersion: 9.9.9\n",
-             "ray-9.9.9.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    rows = [wheelhouse._record_line(n, d) for n, d in files.items()] + [["ray-9.9.9.dist-info/RECORD", "", ""]]
+def toy_wheel(folder: Path, name: str = "ray") -> Path:
+    """A wheel `name` with a Java jar, a test suite and a module, and a RECORD of them."""
+    info = f"{name}-9.9.9.dist-info"
+    files = {f"{name}/__init__.py": b"VALUE = 42\n", f"{name}/jars/ray_dist.jar": b"PK" + bytes(5000), f"{name}/tests/test_x.py": b"assert True\n",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 9.9.9\n".encode(),
+             f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    rows = [wheelhouse._record_line(n, d) for n, d in files.items()] + [[f"{info}/RECORD", "", ""]]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
-    path = folder / "ray-9.9.9-py3-none-any.whl"
+    path = folder / f"{name}-9.9.9-py3-none-any.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-        z.writestr("ray-9.9.9.dist-info/RECORD", buf.getvalue())
+        for file, data in files.items():
+            z.writestr(file, data)
+        z.writestr(f"{info}/RECORD", buf.getvalue())
     return path
 
 
@@ -145,3 +147,32 @@ def test_the_gpu_node_wheelhouse_installs_into_an_empty_target_without_an_index(
                  "pydantic_core", "iterstrat"):
         assert (target / path).exists(), path
     assert not (target / "ray" / "jars").exists()
+
+
+def test_gpu_offline_installs_the_parts_that_came_without_an_index_then_runs_the_check(tmp_path):
+    """bench/gpu_offline.sh with a toy wheelhouse in two parts, one per call, as on the GPU node;
+    here gpu.py finds no CUDA and the script passes on its exit status 77 and its one line."""
+    import os
+
+    wheels = [toy_wheel(tmp_path, "toyone"), toy_wheel(tmp_path, "toytwo")]
+    largest = max(len(wheelhouse.stored_xz(w)) for w in wheels) / 2**20
+    parts = wheelhouse.pack(wheels, tmp_path / "house", part_mib=largest * 1.01)  # room for one wheel a part
+    assert len(parts) == 2
+    deps = tmp_path / "deps"
+    env = {**os.environ, "PYTHON": sys.executable, "WHEELHOUSE": str(tmp_path / "arrived"), "GPU_DEPS": str(deps)}
+    script = [str(REPO / "bench" / "gpu_offline.sh")]
+
+    (tmp_path / "arrived").mkdir()
+    parts[0].rename(tmp_path / "arrived" / parts[0].name)  # the first call brings part 1
+    first = subprocess.run(["bash", *script, "--install-only"], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "installed 1 new wheel(s)" in first.stdout
+    shutil.rmtree(tmp_path / "arrived" / parts[0].name)
+    parts[1].rename(tmp_path / "arrived" / parts[1].name)  # the second call brings part 2 and runs the check
+    results = tmp_path / "results"
+    second = subprocess.run(["bash", *script, str(results)], env=env, capture_output=True, text=True, timeout=300)
+    assert "installed 1 new wheel(s)" in second.stdout
+    assert {p.name for p in (deps / "site").iterdir()} >= {"toyone", "toytwo"}
+    assert second.returncode == 77, second.stdout + second.stderr  # no CUDA here
+    (line,) = (results / "gpu.txt").read_text().strip().splitlines()
+    assert "skipped: no CUDA GPU visible" in line
