@@ -110,7 +110,7 @@ class Wheelhouse:
 
     def requires(self, wheel: Path, extras: set[str]) -> list[Requirement]:
         with zipfile.ZipFile(wheel) as z:
-            meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+            meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
             text = z.read(meta).decode()
         out = []
         for line in text.splitlines():
@@ -196,7 +196,7 @@ def trim(wheel: Path, dest: Path, project: str) -> tuple[int, int]:
     rules = [re.compile(p) for p in (TRIMS.get(project, TRIMS["*"]).patterns + (TRIMS["*"].patterns if project in TRIMS else ()))]
     dropped, dropped_bytes, changed = 0, 0, False
     with zipfile.ZipFile(wheel) as src:
-        record_name = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD"))
+        record_name = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD") and n.count("/") == 1)  # not a vendored package's
         dist_info = record_name.rsplit("/", 1)[0] + "/"
         kept: list[tuple[zipfile.ZipInfo, bytes]] = []
         for info in src.infolist():
