@@ -20,8 +20,10 @@
 3. GPU utilization (mean) and memory (peak) while the resnet50 trials train, sampled with
    NVML from this process every 0.2 s; and the series MLflow's system metrics logged to
    the trial's run (`system/gpu_0_utilization_percentage`, tracking on for that trial).
-4. Start-up of a one-GPU trial: seconds from `fit()` to the trainer's start (worker group
-   up, data and model built) and to its first epoch, over the trial's whole time.
+4. Start-up of a one-GPU trial through Ray Train (`build_trainer`, the path of DDP trials and
+   of `resources.inline: false`): seconds from `fit()` to the trainer's start (worker group
+   up, data and model built) and to its first epoch, over the trial's whole time. The packed
+   sweep below runs one-worker trials as raysweep does by default: inline, in reused actors.
 5. Four small one-worker trials (resnet18) as a raysweep sweep packed on the one GPU
    (`gpus_per_worker: 0.25`, 4 at once) against the same four one after another
    (`gpus_per_worker: 1`): trials per second, packed / one after another.
