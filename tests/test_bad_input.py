@@ -193,6 +193,15 @@ CASES = {
     "domain-on-unsearchable-key": validate(
         "error: sweep.yaml: resources.workers: cannot be searched; give one value, not grid", sweep(resources={"workers": {"grid": [1, 2]}}),
     ),
+    "ddp-workers-sharing-one-gpu": validate(
+        "error: sweep.yaml: resources.gpus_per_worker: 0.5 with workers: 2 would put DDP workers on one GPU, which NCCL refuses "
+        "(ray-project/ray#48012); set gpus_per_worker: 1, or workers: 1 to pack one-worker trials onto a GPU",
+        sweep(resources={"workers": 2, "gpus_per_worker": 0.5}),
+    ),
+    "gpu-count-ray-cannot-schedule": validate(
+        "error: sweep.yaml: resources.gpus_per_worker: must be a fraction below 1 or a whole number (Ray's rule), got 1.5",
+        sweep(resources={"gpus_per_worker": 1.5}),
+    ),
     "float-domain-on-int-key": validate(
         "error: sweep.yaml: train.epochs: is an integer; use {int: [1, 5]} instead of uniform", sweep(train={"epochs": {"uniform": [1, 5]}}),
     ),

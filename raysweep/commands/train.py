@@ -42,6 +42,11 @@ def main(args: argparse.Namespace) -> int:
     if args.workers is not None:
         if args.workers < 1:
             raise ConfigError(f"must be >= 1, got {args.workers}", source="--workers")
+        from raysweep.config.sections.run import gpu_share_problem
+
+        problem = gpu_share_problem(args.workers, cfg.resources.gpus_per_worker)
+        if problem:
+            raise ConfigError(f"resources.gpus_per_worker {problem}", source="--workers")
         # a one-worker trial trains here (inline); several workers are a Train run whatever the file said
         inline = cfg.resources.inline and args.workers == 1
         cfg = cfg.model_copy(update={"resources": cfg.resources.model_copy(update={"workers": args.workers, "inline": inline})})

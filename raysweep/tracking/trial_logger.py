@@ -10,7 +10,8 @@ group trains after its stop. Alone (`log_epochs=True`, `raysweep train`) it logs
 one batch of metrics per epoch and closes the run; epochs in the checkpoint's history
 that the run lacks (logging interrupted by a kill) are logged on resume. Under
 per-trial cross-validation each fold gets a child run with its own per-epoch
-metrics; the trial run carries their mean and standard deviation.
+metrics; the trial run carries their mean and standard deviation. While the trial
+trains, the run also gets MLflow's system metrics (`raysweep.tracking.system_metrics`).
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ class MlflowTrialLogger:
         self._logged: dict[str, set[int]] = {}  # run id -> steps it has
         self._log = None
         self._client = None
+        self._system = None  # the run's system-metrics monitor, on the process that trains
 
-    def __getstate__(self):  # a client and a thread stay in the process that made them
+    def __getstate__(self):  # a client and threads stay in the process that made them
         state = self.__dict__.copy()
-        state["_log"] = state["_client"] = None
+        state["_log"] = state["_client"] = state["_system"] = None
         return state
 
     # -- the listener interface (rank 0) ------------------------------------------
@@ -101,6 +103,7 @@ class MlflowTrialLogger:
             # finds the run by its tags when it logs the trial's first judged epoch (or, if the
             # run is not there yet, brings that epoch in from the checkpoint at the next one).
             self._log.submit("open the trial's run", setup)
+        self._start_system_metrics(trainer.cfg)
 
     def epoch(self, metrics: dict[str, Any]) -> None:
         if not self.log_epochs:
@@ -115,15 +118,31 @@ class MlflowTrialLogger:
             for run in [self.run_id, *self.fold_runs.values()]:
                 self._client.set_terminated(run, "FAILED" if error else "FINISHED")
 
+        self._log.submit("stop system metrics", self._stop_system_metrics)
         if self.log_epochs:  # in a sweep the driver ends the run as Tune judged the trial
             self._log.submit("close the run", close)
             self._log.close()
         else:
-            # Only the run's opening can be left (the driver logs and ends the run); the trial's
-            # thread ends within SWEEP_CLOSE_WAIT_S, so that Tune can hand its actor the next
-            # trial; an opening still retried during a longer MLflow outage goes on in this
-            # process, which a reused actor keeps alive.
+            # Only the run's opening and the last system-metrics sample can be left (the driver
+            # logs and ends the run); the trial's thread ends within SWEEP_CLOSE_WAIT_S, so that
+            # Tune can hand its actor the next trial; an opening still retried during a longer
+            # MLflow outage goes on in this process, which a reused actor keeps alive.
             self._log.close(wait_s=SWEEP_CLOSE_WAIT_S)
+
+    def _start_system_metrics(self, cfg) -> None:
+        """Queued behind the run's opening, which gives the run id (in a sweep it does not wait)."""
+        from raysweep.tracking.system_metrics import maybe_monitor
+
+        def start():
+            self._system = maybe_monitor(cfg, self.target.uri, self.run_id)
+            if self._system is not None:
+                self._system.start()
+
+        self._log.submit("start system metrics", start)
+
+    def _stop_system_metrics(self) -> None:
+        if self._system is not None:
+            self._system.stop()
 
     # -- MLflow calls (on the logger's thread) -------------------------------------
     def _open(self, params: dict[str, str], n_folds: int) -> None:

@@ -65,3 +65,31 @@ def test_raysweep_train_records_one_run_like_a_trial(ray_session, sweep_file, tm
     files = {a.path for a in client.list_artifacts(run.info.run_id)}
     files |= {a.path for d in ("report", "checkpoint") for a in client.list_artifacts(run.info.run_id, d)}
     assert {"config.yaml", "report/confusion_matrix.png", "report/learning_curves.png", "checkpoint/state.pt"} <= files
+
+
+def test_every_trial_run_has_system_metric_series_sampled_while_it_trained(ray_session, sweep_file, tmp_path):
+    """MLflow's system metrics (CPU, memory; GPU where there is one) for each trial's run, logged by
+    the worker that trained it: a sample every interval, and one at the trial's end (the trials train ~2 s)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = load_sweep(sweep_file(tiny_config(
+        name="system-metrics", optimizer={"lr": {"grid": [0.05, 0.1]}}, train={"epochs": 3}, search={"algorithm": "grid"},
+        data={"num_samples": 4000, "shape": [1, 16, 16]}, tracking={"enabled": True, "uri": uri, "artifact_location": str(tmp_path / "mlartifacts"),
+                                             "log_models": False, "system_metrics_interval_s": 0.25},
+    )))
+    run_sweep(sweep, storage=str(tmp_path / "results"))
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("system-metrics").experiment_id], "tags.`raysweep.role` = 'trial'")
+    assert len(runs) == 2
+    for run in runs:
+        rid = run.info.run_id
+        assert run.info.status == "FINISHED"
+        cpu = client.get_metric_history(rid, "system/cpu_utilization_percentage")
+        memory = client.get_metric_history(rid, "system/system_memory_usage_megabytes")
+        assert len(cpu) >= 2 and len(memory) == len(cpu), (len(cpu), len(memory))
+        assert sorted(m.step for m in cpu) == list(range(len(cpu)))  # one series, each sample once
+        assert all(0 <= m.value <= 100 for m in cpu) and all(m.value > 0 for m in memory)
+        # sampled while the trial trained: the samples lie between the run's start and end
+        assert all(run.info.start_time - 1000 <= m.timestamp <= client.get_run(rid).info.end_time + 5000 for m in cpu)
+        # the trainer's own metrics are untouched, each epoch once
+        assert [m.step for m in client.get_metric_history(rid, "train/loss")] == [1, 2, 3]
+

@@ -29,7 +29,25 @@ def test_as_many_trials_as_fit_at_once(sweep_file, resources, cluster, expected)
 
 
 def test_a_trial_asks_workers_times_per_worker_and_nothing_for_the_trial_actor(sweep_file):
-    assert per_trial(cfg_of(sweep_file, workers=3, cpus_per_worker=2, gpus_per_worker=0.5, custom={"node_b": 1})) == {"CPU": 6, "GPU": 1.5, "node_b": 3}
+    assert per_trial(cfg_of(sweep_file, workers=3, cpus_per_worker=2, gpus_per_worker=1, custom={"node_b": 1})) == {"CPU": 6, "GPU": 3, "node_b": 3}
+
+
+def test_one_worker_trials_with_a_fraction_of_a_gpu_are_packed_onto_one_gpu(sweep_file):
+    cfg = cfg_of(sweep_file, workers=1, cpus_per_worker=2, gpus_per_worker=0.25)
+    assert per_trial(cfg) == {"CPU": 2, "GPU": 0.25}
+    assert plan(cfg, {"CPU": 16.0, "GPU": 1.0}, [{"CPU": 16.0, "GPU": 1.0}]).concurrency == 4
+    assert plan(cfg, {"CPU": 6.0, "GPU": 1.0}, [{"CPU": 6.0, "GPU": 1.0}]).concurrency == 3  # the CPUs bound it here
+
+
+def test_the_fraction_reaches_ray_train_and_an_inline_trial_actor(sweep_file, tmp_path):
+    from raysweep.sweep.trial import trial_resources
+    from trainables.launch import build_trainer
+
+    cfg = cfg_of(sweep_file, workers=1, cpus_per_worker=2, gpus_per_worker=0.25)
+    scaling = build_trainer(cfg, name="packed", storage_path=str(tmp_path)).scaling_config
+    assert scaling.use_gpu and scaling.num_workers == 1 and scaling.resources_per_worker == {"CPU": 2, "GPU": 0.25}
+    inline = cfg.model_copy(update={"resources": cfg.resources.model_copy(update={"inline": True})})
+    assert trial_resources(inline) == {"CPU": 2, "GPU": 0.25}
 
 
 def test_a_trial_that_can_never_fit_is_refused(sweep_file):

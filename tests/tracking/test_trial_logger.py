@@ -17,6 +17,11 @@ from trainables.session import LocalSession
 from trainables.trainer import Trainer
 
 
+def trainer_metrics(run) -> dict:
+    """The run's metrics but MLflow's system metrics (sampled on their own clock)."""
+    return {k: v for k, v in run.data.metrics.items() if not k.startswith("system/")}
+
+
 class DriverStopsAfter:
     """Stands in for the sweep's driver: after epoch `n` it ends the trial's run as its MLflow
     callback does when the scheduler stops the trial, while the trainer goes on."""
@@ -44,8 +49,8 @@ class FateSharingKillsAt(DriverStopsAfter):
             raise KeyboardInterrupt("the worker group's actor was killed")
 
 
-def tracked_trainer(sweep_file, tmp_path, epochs, listeners):
-    cfg = load_sweep(sweep_file(tiny_config(train={"epochs": epochs}))).config
+def tracked_trainer(sweep_file, tmp_path, epochs, listeners, **tracking):
+    cfg = load_sweep(sweep_file(tiny_config(train={"epochs": epochs}, tracking={"enabled": False, **tracking}))).config
     return Trainer(cfg, LocalSession(tmp_path / "train"), listeners=listeners)
 
 
@@ -65,7 +70,7 @@ def test_in_a_sweep_the_worker_opens_the_run_with_params_and_logs_no_epoch(sweep
     run = client.get_run(logger.run_id)
     assert trainer.report_extras["mlflow_run_id"] == logger.run_id
     assert run.data.params["optimizer.lr"] == "0.1"
-    assert run.data.metrics == {} and client.get_metric_history(logger.run_id, "val/macro_f1") == []
+    assert not trainer_metrics(run) and client.get_metric_history(logger.run_id, "val/macro_f1") == []
     assert run.info.status == "RUNNING"  # the driver ends it, as Tune judged the trial
 
 
@@ -98,3 +103,21 @@ def test_a_resumed_trial_reopens_its_interrupted_run(sweep_file, tmp_path):
     run = client.get_run(again.run_id)
     assert again.run_id == first.run_id
     assert run.info.status == "RUNNING" and INTERRUPTED_TAG not in run.data.tags
+
+
+def test_system_metrics_are_sampled_by_default_and_a_resumed_trial_continues_their_steps(sweep_file, tmp_path):
+    client, tracking = target(tmp_path)
+    for _ in range(2):  # the trial, then the same trial resumed by a new worker
+        logger = MlflowTrialLogger(tracking, "trial_e", "trial_e", log_epochs=False)
+        tracked_trainer(sweep_file, tmp_path, 1, [logger]).fit()
+    steps = [m.step for m in client.get_metric_history(logger.run_id, "system/cpu_utilization_percentage")]
+    assert len(steps) >= 2 and sorted(steps) == list(range(len(steps)))  # continued, none written twice
+    assert len(client.get_metric_history(logger.run_id, "system/system_memory_usage_percentage")) == len(steps)
+
+
+def test_system_metrics_off_logs_none(sweep_file, tmp_path):
+    client, tracking = target(tmp_path)
+    logger = MlflowTrialLogger(tracking, "trial_f", "trial_f")
+    tracked_trainer(sweep_file, tmp_path, 2, [logger], system_metrics=False).fit()
+    metrics = client.get_run(logger.run_id).data.metrics
+    assert "val/macro_f1" in metrics and not [k for k in metrics if k.startswith("system/")]

@@ -14,12 +14,29 @@ from raysweep.config.base import FIXED, Section
 Mode = Literal["max", "min"]
 
 
+def gpu_share_problem(workers: int, gpus_per_worker: float) -> Optional[str]:
+    """Why `workers` x `gpus_per_worker` cannot run, or None. Ray schedules a fraction of a GPU
+    (several one-worker trials share one), but the DDP workers of one trial holding fractions
+    would share one physical GPU, and NCCL refuses two ranks on one device
+    (ray-project/ray#48012): refused before any trial starts."""
+    if gpus_per_worker > 1 and not float(gpus_per_worker).is_integer():
+        return f"must be a fraction below 1 or a whole number (Ray's rule), got {gpus_per_worker:g}"
+    if workers > 1 and 0 < gpus_per_worker < 1:
+        return (
+            f"{gpus_per_worker:g} with workers: {workers} would put DDP workers on one GPU, which NCCL refuses "
+            "(ray-project/ray#48012); set gpus_per_worker: 1, or workers: 1 to pack one-worker trials onto a GPU"
+        )
+    return None
+
+
 class ResourcesConfig(Section):
     model_config = FIXED
 
     workers: int = Field(1, ge=1, description="DDP workers per trial")
     cpus_per_worker: float = Field(1.0, gt=0)
-    gpus_per_worker: float = Field(0.0, ge=0)
+    gpus_per_worker: float = Field(
+        0.0, ge=0, description="GPUs per worker; a fraction (0.25) packs one-worker trials onto one GPU, DDP workers need whole GPUs"
+    )
     custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources per worker")
     max_failures: int = Field(2, ge=-1, description="worker-group restarts from the last checkpoint per trial (-1: unlimited)")
     max_concurrent: Optional[int] = Field(None, ge=1, description="cap on trials at once (default: what the cluster fits)")
@@ -35,6 +52,13 @@ class ResourcesConfig(Section):
         if self.inline and self.workers != 1:
             raise ValueError(f"inline: needs workers: 1 (an inline trial has no worker group), got workers: {self.workers}")
         return self  # unset, it is decided with the rest of the sweep (`SweepConfig._trial_kind`)
+
+    @model_validator(mode="after")
+    def _whole_gpus_for_ddp(self):
+        problem = gpu_share_problem(self.workers, self.gpus_per_worker)
+        if problem:
+            raise ValueError(f"gpus_per_worker: {problem}")
+        return self
 
 
 class CVConfig(Section):
@@ -101,6 +125,8 @@ class TrackingConfig(Section):
     experiment: Optional[str] = Field(None, description="MLflow experiment (default: the sweep name)")
     artifact_location: Optional[str] = Field(None, description="artifact root of a new experiment (default: ./mlartifacts)")
     log_models: bool = Field(True, description="log the best trial's model with mlflow.pytorch")
+    system_metrics: bool = Field(True, description="log CPU, memory and GPU use to each trial's run while it trains (MLflow's system metrics)")
+    system_metrics_interval_s: float = Field(5.0, gt=0, description="seconds between system-metric samples")
 
     @field_validator("uri")
     @classmethod
