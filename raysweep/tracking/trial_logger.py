@@ -58,11 +58,15 @@ def epoch_batches(metrics: dict[str, Any], run_id: str, fold_runs: dict[int, str
 
 
 class MlflowTrialLogger:
-    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str, *, log_epochs: bool = True):
+    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str, *, log_epochs: bool = True, outlives_trial: bool = False):
         self.target = target
         self.trial_id = trial_id
         self.run_name = run_name
         self.log_epochs = log_epochs  # False in a sweep: its driver logs what Tune judged
+        # True where this process goes on after the trial (a reused Tune trial actor): the run may
+        # then be opened without holding up training. A Ray Train worker is killed with its trial
+        # when a scheduler stops it, so it opens the run before its first epoch.
+        self.outlives_trial = outlives_trial
         self.run_id: Optional[str] = None
         self.fold_runs: dict[int, str] = {}
         self._logged: dict[str, set[int]] = {}  # run id -> steps it has
@@ -96,7 +100,7 @@ class MlflowTrialLogger:
                 for metrics in history:  # epochs the checkpoint has and the run may lack
                     self._log_epoch(metrics, replayed_at)
 
-        if self.log_epochs:
+        if self.log_epochs or not self.outlives_trial:
             self._log.call_now("open the trial's run", setup, timeout_s=30.0)
         else:
             # In a sweep nothing here waits for the run: training starts at once, and the driver

@@ -71,7 +71,7 @@ def test_every_trial_run_has_system_metric_series_sampled_while_it_trained(ray_s
     """MLflow's system metrics (CPU, memory; GPU where there is one) for each trial's run, logged by
     the worker that trained it: a sample every interval, and one at the trial's end (the trials train ~2 s)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    sweep = load_sweep(sweep_file(tiny_config(
+    sweep = load_checked(sweep_file(tiny_config(
         name="system-metrics", optimizer={"lr": {"grid": [0.05, 0.1]}}, train={"epochs": 3}, search={"algorithm": "grid"},
         data={"num_samples": 4000, "shape": [1, 16, 16]}, tracking={"enabled": True, "uri": uri, "artifact_location": str(tmp_path / "mlartifacts"),
                                              "log_models": False, "system_metrics_interval_s": 0.25},
