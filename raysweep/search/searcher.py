@@ -187,20 +187,20 @@ class SweepSearcher(Searcher):
 
     # -- internals -------------------------------------------------------------
     def _record(self, trial_id: str, result: dict) -> None:
-        """One judged epoch of a trial, once, as an Optuna intermediate value. A trial's first
-        result in this process first brings in the epochs before it that a killed driver's
-        snapshot of this searcher lacks (see `raysweep.sweep.records`)."""
+        """One judged epoch of a trial, once, as an Optuna intermediate value. A result after a
+        gap first brings in the epochs before it that this searcher lacks (see
+        `raysweep.sweep.records`): a killed driver's snapshot, or a trial whose process died after
+        checkpointing an epoch Tune never heard of, and which continues after it."""
         from raysweep.sweep.records import earlier_epochs, epoch_of
 
         if "epoch" not in result:
             return
         epoch = epoch_of(result)
-        if trial_id not in self._seen:
-            self._seen.add(trial_id)
-            if self._histories is not None:
-                have = self.history.get(trial_id, {})
-                for earlier in earlier_epochs(lambda: self._histories(trial_id), epoch, have):
-                    self._record_one(trial_id, earlier)
+        self._seen.add(trial_id)
+        if self._histories is not None:
+            have = self.history.get(trial_id, {})
+            for earlier in earlier_epochs(lambda: self._histories(trial_id), epoch, have):
+                self._record_one(trial_id, earlier)
         self._record_one(trial_id, result)
 
     def _record_one(self, trial_id: str, result: dict) -> None:

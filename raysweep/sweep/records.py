@@ -53,12 +53,19 @@ class ResultLog(JsonLoggerCallback):
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
         """Each epoch once: a trial whose driver was killed after its last epoch reports that
-        epoch again when resumed (its file may already hold it)."""
+        epoch again when resumed (its file may already hold it). A result after a gap first
+        brings in the epochs before it from the trial's checkpoint: a trial whose process died
+        after checkpointing an epoch that Tune never heard of is restarted by Tune in this driver
+        and continues after that epoch."""
         written = self._written.setdefault(trial.trial_id, set())
         if "epoch" in result:
-            if epoch_of(result) in written:
+            epoch = epoch_of(result)
+            if epoch in written:
                 return
-            written.add(epoch_of(result))
+            for earlier in earlier_epochs(lambda: self._history(trial.trial_id), epoch, written):
+                written.add(epoch_of(earlier))
+                super().log_trial_result(iteration, trial, {**earlier, "trial_id": trial.trial_id})
+            written.add(epoch)
         super().log_trial_result(iteration, trial, result)
 
     def log_trial_start(self, trial) -> None:

@@ -46,7 +46,7 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         from raysweep.tracking.trial_logger import MlflowTrialLogger, run_name
 
         # epochs are logged by the sweep's driver as Tune judges them (raysweep.tracking.sweep)
-        listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params), log_epochs=False, outlives_trial=cfg.resources.inline))
+        listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params), log_epochs=False))
     if cfg.resources.inline:
         from raysweep.storage import join
         from trainables.tune_session import run_inline

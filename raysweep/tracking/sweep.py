@@ -214,8 +214,10 @@ class MlflowCallback(Callback):
         epoch = epoch_of(result)
         if run not in self._logged:
             self._logged[run] = logged_steps(self._client, run, STEP_KEY) if epoch > 1 else set()
-            for earlier in earlier_epochs(lambda: trial_history(self.train_storage, trial_id), epoch, self._logged[run]):
-                self._log_epoch(run, folds, earlier, timestamp_ms)
+        # epochs before this one that the run lacks: a killed driver's logger had not written them,
+        # or the trial's process died after checkpointing an epoch Tune never heard of
+        for earlier in earlier_epochs(lambda: trial_history(self.train_storage, trial_id), epoch, self._logged[run]):
+            self._log_epoch(run, folds, earlier, timestamp_ms)
         self._log_epoch(run, folds, result, timestamp_ms)
 
     def _log_epoch(self, run: str, folds: dict[int, str], result: dict, timestamp_ms: int) -> None:

@@ -28,7 +28,7 @@ STEP_KEY = "train/loss"
 FOLD_STEP_KEY = "val/loss"
 _FOLD_KEY = re.compile(r"^fold(\d+)/(.+)$")
 _PARAMS_PER_BATCH = 100
-# How long a sweep trial's end waits for its run's opening (done long before, but for an MLflow
+# How long a sweep trial's end waits for its last MLflow calls (done long before, but for an MLflow
 # outage): below `raysweep.sweep.trial.REUSE_WAIT_S`, so that Tune can still hand its actor on
 SWEEP_CLOSE_WAIT_S = 25.0
 
@@ -58,15 +58,11 @@ def epoch_batches(metrics: dict[str, Any], run_id: str, fold_runs: dict[int, str
 
 
 class MlflowTrialLogger:
-    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str, *, log_epochs: bool = True, outlives_trial: bool = False):
+    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str, *, log_epochs: bool = True):
         self.target = target
         self.trial_id = trial_id
         self.run_name = run_name
         self.log_epochs = log_epochs  # False in a sweep: its driver logs what Tune judged
-        # True where this process goes on after the trial (a reused Tune trial actor): the run may
-        # then be opened without holding up training. A Ray Train worker is killed with its trial
-        # when a scheduler stops it, so it opens the run before its first epoch.
-        self.outlives_trial = outlives_trial
         self.run_id: Optional[str] = None
         self.fold_runs: dict[int, str] = {}
         self._logged: dict[str, set[int]] = {}  # run id -> steps it has
@@ -91,7 +87,7 @@ class MlflowTrialLogger:
         replayed_at = _now_ms()
 
         def setup():
-            from mlflow import MlflowClient  # imported on the logger's thread, off the training path
+            from mlflow import MlflowClient
 
             self._client = MlflowClient(self.target.uri)
             self._open(params, n_folds)
@@ -100,13 +96,10 @@ class MlflowTrialLogger:
                 for metrics in history:  # epochs the checkpoint has and the run may lack
                     self._log_epoch(metrics, replayed_at)
 
-        if self.log_epochs or not self.outlives_trial:
-            self._log.call_now("open the trial's run", setup, timeout_s=30.0)
-        else:
-            # In a sweep nothing here waits for the run: training starts at once, and the driver
-            # finds the run by its tags when it logs the trial's first judged epoch (or, if the
-            # run is not there yet, brings that epoch in from the checkpoint at the next one).
-            self._log.submit("open the trial's run", setup)
+        # Before the first epoch: the run id goes into every report and checkpoint (the leaderboard
+        # and `raysweep report` name the run from them), and a Ray Train worker is killed with its
+        # trial when a scheduler stops it. In a reused trial actor MLflow's store is already open.
+        self._log.call_now("open the trial's run", setup, timeout_s=30.0)
         self._start_system_metrics(trainer.cfg)
 
     def epoch(self, metrics: dict[str, Any]) -> None:
@@ -127,10 +120,9 @@ class MlflowTrialLogger:
             self._log.submit("close the run", close)
             self._log.close()
         else:
-            # Only the run's opening and the last system-metrics sample can be left (the driver
-            # logs and ends the run); the trial's thread ends within SWEEP_CLOSE_WAIT_S, so that
-            # Tune can hand its actor the next trial; an opening still retried during a longer
-            # MLflow outage goes on in this process, which a reused actor keeps alive.
+            # Only the last system-metrics sample can be left (the driver logs and ends the run);
+            # the trial's thread ends within SWEEP_CLOSE_WAIT_S, so that Tune can hand its actor
+            # the next trial; what a longer MLflow outage holds up goes on in this process.
             self._log.close(wait_s=SWEEP_CLOSE_WAIT_S)
 
     def _start_system_metrics(self, cfg) -> None:

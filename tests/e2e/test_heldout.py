@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from raysweep.config import load_sweep
 from raysweep.sweep.checkpoints import download
 from raysweep.sweep.experiment import run_sweep
 from raysweep.sweep.results import read_test_result, read_trials
-from tests.conftest import tiny_config
+from tests.conftest import REPO, tiny_config
 from tests.trainables import data_factory as make
 from trainables.data.sources import load_samples
 from trainables.deploy import deployed_model, raw_pixels
@@ -43,7 +44,9 @@ def cifar_ray(tmp_path, monkeypatch):
         num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
         runtime_env={
             "worker_process_setup_hook": "tests.trainables.data_factory.trust_fake_cifar100",
-            "env_vars": {make.FAKE_CIFAR100_ENV: make.fake_cifar100_checksums(root)},
+            # the hook lives in this repository's tests, which Ray's workers import from its root
+            "env_vars": {make.FAKE_CIFAR100_ENV: make.fake_cifar100_checksums(root),
+                         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)},
         },
     )
     yield root
