@@ -64,6 +64,11 @@ class SystemMetrics:
 def maybe_monitor(cfg, uri: str, run_id: Optional[str]) -> Optional[SystemMetrics]:
     """The monitor of `run_id` when the config asks for system metrics."""
     tracking = cfg.tracking
-    if not (tracking.system_metrics and run_id):
+    wanted = tracking.system_metrics
+    if wanted is None:
+        # by default where the trial has a GPU, whose starving they show; MLflow's comparison of
+        # runs lists `system/...` before `val/...` in a short box and plots the first of them
+        wanted = cfg.resources.gpus_per_worker > 0
+    if not (wanted and run_id):
         return None
     return SystemMetrics(uri, run_id, tracking.system_metrics_interval_s)

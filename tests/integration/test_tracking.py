@@ -74,7 +74,7 @@ def test_every_trial_run_has_system_metric_series_sampled_while_it_trained(ray_s
     sweep = load_checked(sweep_file(tiny_config(
         name="system-metrics", optimizer={"lr": {"grid": [0.05, 0.1]}}, train={"epochs": 3}, search={"algorithm": "grid"},
         data={"num_samples": 4000, "shape": [1, 16, 16]}, tracking={"enabled": True, "uri": uri, "artifact_location": str(tmp_path / "mlartifacts"),
-                                             "log_models": False, "system_metrics_interval_s": 0.25},
+                                             "log_models": False, "system_metrics": True, "system_metrics_interval_s": 0.25},
     )))
     run_sweep(sweep, storage=str(tmp_path / "results"))
     client = MlflowClient(uri)

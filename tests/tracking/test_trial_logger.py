@@ -105,19 +105,20 @@ def test_a_resumed_trial_reopens_its_interrupted_run(sweep_file, tmp_path):
     assert run.info.status == "RUNNING" and INTERRUPTED_TAG not in run.data.tags
 
 
-def test_system_metrics_are_sampled_by_default_and_a_resumed_trial_continues_their_steps(sweep_file, tmp_path):
+def test_system_metrics_are_sampled_when_asked_and_a_resumed_trial_continues_their_steps(sweep_file, tmp_path):
     client, tracking = target(tmp_path)
     for _ in range(2):  # the trial, then the same trial resumed by a new worker
         logger = MlflowTrialLogger(tracking, "trial_e", "trial_e", log_epochs=False)
-        tracked_trainer(sweep_file, tmp_path, 1, [logger]).fit()
+        tracked_trainer(sweep_file, tmp_path, 1, [logger], system_metrics=True).fit()
     steps = [m.step for m in client.get_metric_history(logger.run_id, "system/cpu_utilization_percentage")]
     assert len(steps) >= 2 and sorted(steps) == list(range(len(steps)))  # continued, none written twice
     assert len(client.get_metric_history(logger.run_id, "system/system_memory_usage_percentage")) == len(steps)
 
 
-def test_system_metrics_off_logs_none(sweep_file, tmp_path):
+@pytest.mark.parametrize("setting", [{"system_metrics": False}, {}], ids=["off", "default on CPU"])
+def test_system_metrics_off_logs_none(sweep_file, tmp_path, setting):
     client, tracking = target(tmp_path)
     logger = MlflowTrialLogger(tracking, "trial_f", "trial_f")
-    tracked_trainer(sweep_file, tmp_path, 2, [logger], system_metrics=False).fit()
+    tracked_trainer(sweep_file, tmp_path, 2, [logger], **setting).fit()
     metrics = client.get_run(logger.run_id).data.metrics
     assert "val/macro_f1" in metrics and not [k for k in metrics if k.startswith("system/")]

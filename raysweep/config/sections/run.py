@@ -125,7 +125,9 @@ class TrackingConfig(Section):
     experiment: Optional[str] = Field(None, description="MLflow experiment (default: the sweep name)")
     artifact_location: Optional[str] = Field(None, description="artifact root of a new experiment (default: ./mlartifacts)")
     log_models: bool = Field(True, description="log the best trial's model with mlflow.pytorch")
-    system_metrics: bool = Field(True, description="log CPU, memory and GPU use to each trial's run while it trains (MLflow's system metrics)")
+    system_metrics: Optional[bool] = Field(
+        None, description="log CPU, memory and GPU use to each trial's run while it trains (MLflow's system metrics); "
+        "default: where trials have a GPU (on CPU they crowd the objective off MLflow's run comparison)")
     system_metrics_interval_s: float = Field(5.0, gt=0, description="seconds between system-metric samples")
 
     @field_validator("uri")
