@@ -9,6 +9,15 @@ from pydantic import Field, field_validator
 from raysweep.config.base import Section, fixed
 
 
+def image_size(v):
+    """An image size as a config gives it: one side, or [height, width], each at least 1."""
+    if isinstance(v, list) and (len(v) != 2 or any(d < 1 for d in v)):
+        raise ValueError(f"must be a size or [height, width], got {v}")
+    if isinstance(v, int) and v < 1:
+        raise ValueError(f"must be > 0, got {v}")
+    return v
+
+
 class ModelConfig(Section):
     name: str = Field("tiny_cnn", description="any timm model name, or one registered by raysweep (tiny_cnn, resse_ijcnn)")
     pretrained: Union[bool, str] = Field(False, description="timm's hub weights (true) or a local weights file: a state dict of timm.create_model(name)")
@@ -25,11 +34,7 @@ class ModelConfig(Section):
     @field_validator("input_size")
     @classmethod
     def _size(cls, v):
-        if isinstance(v, list) and (len(v) != 2 or any(d < 1 for d in v)):
-            raise ValueError(f"must be a size or [height, width], got {v}")
-        if isinstance(v, int) and v < 1:
-            raise ValueError(f"must be > 0, got {v}")
-        return v
+        return image_size(v)
 
 
 
@@ -50,11 +55,7 @@ class ResizeConfig(Section):
     @field_validator("size")
     @classmethod
     def _size(cls, v):
-        if isinstance(v, list) and (len(v) != 2 or any(d < 1 for d in v)):
-            raise ValueError(f"must be a size or [height, width], got {v}")
-        if isinstance(v, int) and v < 1:
-            raise ValueError(f"must be > 0, got {v}")
-        return v
+        return image_size(v)
 
     @field_validator("scale")
     @classmethod
