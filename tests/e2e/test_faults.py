@@ -55,7 +55,9 @@ TRAINS_IN = {True: b"ray::ImplicitFunc", False: b"ray::RayTrainWorker"}  # Tune 
 
 @pytest.mark.parametrize("inline", [True, False], ids=["inline (default)", "train worker"])
 def test_a_killed_train_worker_is_replaced_and_the_trial_resumes_from_its_checkpoint(tmp_path, inline):
-    epochs = 10
+    # enough epochs that the kill lands part-way: an inline epoch of this trial takes a few tenths
+    # of a second, and the checkpoints are polled every half second
+    epochs = 30
     resources = {"max_failures": 2} if inline else {"max_failures": 2, "inline": False}
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_config(
         name="workerkill", data={"num_samples": 400}, train={"epochs": epochs, "batch_size": 16},
@@ -64,7 +66,7 @@ def test_a_killed_train_worker_is_replaced_and_the_trial_resumes_from_its_checkp
     storage = tmp_path / "results"
     run = RaysweepProcess(["run", "sweep.yaml", "--storage", str(storage)], cwd=tmp_path)
     try:
-        wait_for(lambda: any(3 <= e < epochs - 2 for e in checkpoint_epochs(storage, "workerkill").values()), 300, "epoch 3 checkpointed")
+        wait_for(run.while_running(lambda: any(3 <= e < epochs - 10 for e in checkpoint_epochs(storage, "workerkill").values())), 300, "epoch 3 checkpointed")
         (victim,) = training_processes(run, TRAINS_IN[inline])
         os.kill(victim, signal.SIGKILL)
         assert run.wait(600) == 0, run.output()[-3000:]
@@ -105,7 +107,7 @@ def test_a_full_results_disk_fails_the_trial_clearly_and_resume_continues_after_
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
     try:
-        epochs = 8
+        epochs = 30  # the disk fills long before the last epoch, however fast an epoch is
         (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(tiny_config(
             name="diskfull", data={"num_samples": 400}, train={"epochs": epochs, "batch_size": 16},
             resources={"max_failures": 1}, search={"num_samples": 1, "scheduler": "none"},
@@ -115,13 +117,16 @@ def test_a_full_results_disk_fails_the_trial_clearly_and_resume_continues_after_
         try:
             wait_for(lambda: any(e >= 2 for e in checkpoint_epochs(storage, "diskfull").values()), 300, "epoch 2 checkpointed")
             filler = mount / "filler"
-            with open(filler, "wb") as f:  # fill the disk to the last byte
-                try:
-                    while True:
-                        f.write(b"\0" * (1 << 20))
-                        f.flush()
-                except OSError:
-                    pass
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+            try:  # fill the disk to the last byte: a MiB at a time, then smaller, down to one byte
+                for size in (1 << 20, 1 << 14, 1 << 8, 1):
+                    try:
+                        while True:
+                            os.write(fd, b"\0" * size)
+                    except OSError:
+                        pass
+            finally:
+                os.close(fd)
             code = run.wait(600)
         finally:
             if run.proc.poll() is None:

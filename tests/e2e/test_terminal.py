@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
 # what Ray prints of its processes: Train's, and an inline trial's Tune actor (`run_trial`)
-RAY_NOISE = ("Traceback", "(TrainController", "(raylet)", "ActorDiedError", "(RayTrainWorker", "(run_trial")
+RAY_NOISE = ("Traceback", "(TrainController", "(raylet)", "ActorDiedError", "(RayTrainWorker", "(run_trial", "Configuration for experiment")
 
 
 def screen_lines(raw: str) -> list[str]:
@@ -54,5 +54,5 @@ def test_a_quickstart_sweep_on_a_terminal_shows_a_quiet_table_and_ends_with_the_
         f"  {'results/quickstart/logs/':{len(board_csv)}}   what Ray, Tune and the trials printed",
     ]
     log = Path(tmp_path, "results", "quickstart", "logs", "driver.log").read_text()
-    assert any(noise in log for noise in ("(run_trial", "(TrainController", "(RayTrainWorker"))  # Ray's output went here instead
+    assert "Configuration for experiment" in log  # Tune's own output went here instead (its trials may print nothing)
     print(f"quickstart on a pty: {took:.0f} s")
