@@ -190,8 +190,14 @@ print(json.dumps({"first epoch": time.time() - t0}))
 """
 
 
+STEP_TIMEOUT_S = 180  # a piece that hangs fails the bench with its output, inside the smoke test's limit
+
+
 def fresh(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=harness.REPO, timeout=300)
+    try:
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=harness.REPO, timeout=STEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"a fresh interpreter ran past {STEP_TIMEOUT_S} s: {code.strip().splitlines()[:3]}\n{(e.stderr or b'')[-2000:]!r}") from None
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -205,16 +211,22 @@ def train_first_epoch(workdir: Path, tag: str) -> dict:
     sweep.write_text(yaml.safe_dump(sweep_raw(tag, 1, epochs=3, tracking=f"sqlite:///{workdir / (tag + '.db')}")))
     storage = workdir / f"train-{tag}"
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "raysweep", "train", str(sweep), "--storage", str(storage)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir)
+    log = workdir / f"{tag}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "raysweep", "train", str(sweep), "--storage", str(storage)],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     first = None
     while proc.poll() is None:
         if first is None and any(storage.rglob("checkpoint_*/meta.json")):
             first = time.monotonic() - t0
+        if time.monotonic() - t0 > STEP_TIMEOUT_S:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"raysweep train ran past {STEP_TIMEOUT_S} s (first checkpoint after {first} s):\n{log.read_text()[-3000:]}")
         time.sleep(0.05)
     total = time.monotonic() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"raysweep train exited {proc.returncode}")
+        raise RuntimeError(f"raysweep train exited {proc.returncode}:\n{log.read_text()[-3000:]}")
     bare = fresh(BARE_FIRST_EPOCH, str(sweep), str(workdir / f"{tag}.pt"))["first epoch"]
     return {"train": first if first is not None else total, "exit": total, "bare": bare}
 

@@ -226,9 +226,14 @@ def _resumed(sweep: Sweep, layout: SweepLayout, segment: SweepLayout, the_plan: 
     restored = repair(segment)
     if restored:
         print(f"restored Ray Tune state files cut short earlier from their last good copies: {', '.join(restored)}", flush=True)
+    from raysweep.sweep.strays import strays
+
+    found = strays(layout)
+    if found:
+        print(f"{len(found)} trial(s) started after the killed driver's last snapshot: the trials with their configurations continue them", flush=True)
     tuner = tune.Tuner.restore(
         segment.uri,
-        trainable=make_trainable(sweep, layout.train_storage, tracking, the_plan.fold_groups),
+        trainable=make_trainable(sweep, layout.train_storage, tracking, the_plan.fold_groups, strays=found),
         resume_unfinished=True,
         # "resume" keeps the trial's id, so its Train run (named after it) continues from its
         # own last checkpoint; Tune's "restart" would make a new trial that starts over

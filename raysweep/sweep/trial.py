@@ -31,7 +31,9 @@ class TrialDiverged(RuntimeError):
 REUSE_WAIT_S = "30"
 
 
-def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None, fold_groups: int = 1) -> None:
+def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None, fold_groups: int = 1, strays: tuple[str, ...] = ()) -> None:
+    """`strays`: trials a killed driver started after its last snapshot (`raysweep.sweep.strays`);
+    one with this trial's configuration is continued, not started over."""
     import os
 
     from ray import tune
@@ -41,6 +43,12 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
 
     trial_id = tune.get_context().get_trial_id()
     cfg = sweep.resolve(params)
+    adopted = None
+    if strays:
+        from raysweep.sweep.strays import adopt
+        from raysweep.tracking.trial_logger import run_name
+
+        adopted = adopt(cfg, train_storage, trial_id, strays, tracking, run_name(trial_id, params))
     listeners = []
     if tracking is not None:
         from raysweep.tracking.trial_logger import MlflowTrialLogger, run_name
@@ -57,14 +65,25 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         from raysweep.sweep.placement import SweepReportCallback
         from trainables.launch import build_trainer
 
+        # only when Train's own record is damaged or lags, or the trial continues a stray's
+        resume_from = _checkpoint(adopted) if adopted else recover(train_storage, trial_id)
         trainer = build_trainer(
             cfg, name=trial_id, storage_path=train_storage, callbacks=[SweepReportCallback()], listeners=listeners,
-            resume_from=recover(train_storage, trial_id),  # only when Train's own record is damaged or lags
+            resume_from=resume_from,
             fold_groups=fold_groups,
         )
         final = trainer.fit().metrics or {}  # the latest checkpoint's metrics (every report of rank 0 has one)
     if final.get("diverged"):
         raise TrialDiverged(final.get("error", "the loss became non-finite"))
+
+
+def _checkpoint(uri: str):
+    from ray.train import Checkpoint
+
+    from raysweep.storage import filesystem
+
+    fs, path = filesystem(uri)
+    return Checkpoint(path, filesystem=fs)
 
 
 def trial_resources(cfg) -> dict[str, float]:
@@ -79,12 +98,13 @@ def trial_resources(cfg) -> dict[str, float]:
     return TRIAL_RESOURCES
 
 
-def make_trainable(sweep, train_storage: str, tracking=None, fold_groups: int = 1):
+def make_trainable(sweep, train_storage: str, tracking=None, fold_groups: int = 1, strays: tuple[str, ...] = ()):
     """The trial function with the sweep bound and its actor's resources set; `fold_groups`:
-    the per-trial CV folds its trials train at once (`raysweep.sweep.plan.fold_groups`)."""
+    the per-trial CV folds its trials train at once (`raysweep.sweep.plan.fold_groups`);
+    `strays`: a resumed sweep's trials that Tune's snapshot missed (`raysweep.sweep.strays`)."""
     from ray import tune
 
-    bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking, fold_groups=fold_groups)
+    bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking, fold_groups=fold_groups, strays=strays)
     return tune.with_resources(bound, trial_resources(sweep.config))
 
 
