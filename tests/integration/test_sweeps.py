@@ -66,13 +66,13 @@ def test_quickstart_optuna_asha_with_two_worker_trials_runs_two_at_once(ray_sess
     monkeypatch.chdir(tmp_path)
     code = cli_main([
         "run", str(REPO / "search_spaces" / "quickstart.yaml"),
-        "--set", "search.num_samples=8", "--set", "resources.workers=2",
+        "--set", "search.num_samples=4", "--set", "resources.workers=2",
         "--set", "train.epochs=3", "--set", "tracking.enabled=false",
     ])
     assert code == 0
     layout = SweepLayout.find("quickstart", str(tmp_path / "raysweep_results"))
     rows, _, _ = read_trials(layout)
-    assert len(rows) == 8 and len({r.trial_id for r in rows}) == 8
+    assert len(rows) == 4 and len({r.trial_id for r in rows}) == 4
     assert all(r.status == "TERMINATED" for r in rows)
     assert all(1 <= r.epochs_done <= 3 for r in rows)
     assert max_overlap(layout, [r.trial_id for r in rows]) >= 2
