@@ -25,6 +25,7 @@ OUTCOME_TAG = "raysweep.outcome"  # finished, stopped (asha, epoch 3), failed, i
 STOPPED_BY_TAG = "raysweep.stopped_by"  # the rule that stopped a trial early (asha, median, ...)
 STOPPED_AT_TAG = "raysweep.stopped_at_epoch"
 INTERRUPTED_TAG = "raysweep.interrupted"  # on runs left unfinished by Ctrl-C; resume removes it
+STRAY_OUTCOME = "lost (started after a killed driver's last snapshot; not resumed)"
 
 
 def _find(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> Optional[str]:
@@ -102,3 +103,16 @@ def open_runs(client: MlflowClient, experiment_id: str, sweep_id: str) -> list[s
 
 def is_open(client: MlflowClient, run_id: str) -> bool:
     return client.get_run(run_id).info.status == "RUNNING"
+
+
+def end_strays(client: MlflowClient, experiment_id: str, sweep_id: str, known: set[str]) -> list[str]:
+    """End as killed the sweep's trial runs (and their fold runs) still open whose trial Tune does
+    not know: trials a killed driver started after its last snapshot that no resumed trial
+    continued (`raysweep.sweep.strays`), so the UI shows none running forever; return them."""
+    ended = []
+    for run in open_runs(client, experiment_id, sweep_id):
+        tags = client.get_run(run).data.tags
+        if tags.get(ROLE_TAG) == "trial" and tags.get(TRIAL_TAG) not in known:
+            end_trial(client, run, list(fold_runs_of(client, experiment_id, run).values()), "KILLED", {OUTCOME_TAG: STRAY_OUTCOME})
+            ended.append(run)
+    return ended

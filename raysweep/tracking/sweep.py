@@ -29,8 +29,6 @@ from raysweep.tracking.runs import INTERRUPTED_TAG, OUTCOME_TAG, STOPPED_AT_TAG,
 from raysweep.tracking.store import TrackingTarget, artifact_root, redact, redact_text, redact_uri, tracking_uri
 from raysweep.tracking.trial_logger import numeric_metrics
 
-STRAY_OUTCOME = "lost (started after a killed driver's last snapshot; not resumed)"
-
 
 def _git_commit(where: Path) -> Optional[str]:
     try:
@@ -283,18 +281,6 @@ class MlflowCallback(Callback):
         self._client.set_tag(parent, "raysweep.test_trial", test["trial_id"])
         self._client.set_tag(parent, "raysweep.test_samples", str(test["samples"]))
 
-    def _close_strays(self, known: set[str]) -> None:
-        """Runs of trials Tune does not know, still open at the sweep's end: trials a killed driver
-        started after its last snapshot that no resumed trial continued (`raysweep.sweep.strays`);
-        ended as killed, so the UI shows none running forever."""
-        from raysweep.tracking.runs import ROLE_TAG, TRIAL_TAG, end_trial, fold_runs_of, open_runs
-
-        for run in open_runs(self._client, self.target.experiment_id, self.target.sweep_id):
-            tags = self._client.get_run(run).data.tags
-            if tags.get(ROLE_TAG) == "trial" and tags.get(TRIAL_TAG) not in known:
-                folds = list(fold_runs_of(self._client, self.target.experiment_id, run).values())
-                end_trial(self._client, run, folds, "KILLED", {OUTCOME_TAG: STRAY_OUTCOME})
-
     def _finish_sweep(self, interrupted: bool, known: Optional[set[str]] = None) -> None:
         from raysweep.sweep.results import leaderboard_csv, read_trials
         from raysweep.tracking import artifacts
@@ -329,7 +315,9 @@ class MlflowCallback(Callback):
             self._client.set_terminated(parent, "KILLED")
             return
         if known is not None:
-            self._close_strays(known)
+            from raysweep.tracking.runs import end_strays
+
+            end_strays(self._client, self.target.experiment_id, self.target.sweep_id, known)
         if best is not None and run and self.log_models:
             ckpt = artifacts.best_checkpoint(self.train_storage, best.trial_id, self.metric, self.mode, max_epoch=best.epochs_done or None)
             if ckpt is not None:
