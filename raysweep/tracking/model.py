@@ -98,8 +98,11 @@ def log_model(client, run_id: str, checkpoint: Path, registered_name: Optional[s
         output = model(torch.from_numpy(example)).numpy()
     signature = _signature(model, example, output)
     status = client.get_run(run_id).info.status
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(client.tracking_uri)  # the fluent API below logs to the global store
+    # the fluent API below logs to the global store; setting it also sets $MLFLOW_TRACKING_URI,
+    # which every later process of this one inherits: put back exactly what was there (unset
+    # when unset, or a later sweep here without `tracking.uri` would log to this store)
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(client.tracking_uri)
     # pickle is the format chosen here (see the docstring): MLflow's advice to prefer pt2 is noise
     quiet = _Without("Saving pytorch model by Pickle")
     logging.getLogger("mlflow.pytorch").addFilter(quiet)

@@ -76,15 +76,14 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def tracking(tmp_path):
-    """A SQLite store, the fluent API's for the test's length."""
+def tracking(tmp_path, monkeypatch):
+    """A SQLite store; no global one is set (the test sets it after logging, to read back)."""
     import mlflow
 
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(previous)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    yield f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(None)
 
 
 def test_the_logged_model_scores_raw_pixels_as_the_trainer_did_in_a_fresh_process(checkpoint, tracking, tmp_path):
@@ -101,6 +100,10 @@ def test_the_logged_model_scores_raw_pixels_as_the_trainer_did_in_a_fresh_proces
     client.set_terminated(run, "KILLED")  # a trial Tune stopped keeps its status
 
     model_uri = log_model(client, run, checkpoint, NAME)
+    # logging used MLflow's global store, and leaves it as it was: unset, in this process and in
+    # what it starts next (a later sweep here would otherwise log to this store)
+    assert not mlflow.is_tracking_uri_set() and "MLFLOW_TRACKING_URI" not in os.environ
+    mlflow.set_tracking_uri(tracking)  # the fluent readers below resolve models:/ URIs with it
 
     assert model_uri.startswith("models:/")
     assert client.get_run(run).info.status == "KILLED"
