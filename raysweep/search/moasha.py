@@ -59,6 +59,16 @@ class MoashaRungs:
         rung[trial_id] = tuple(float(v) for v in values)
         return trial_id in self.promoted(epoch)
 
+    def carry(self, earlier: "MoashaRungs") -> None:
+        """Start from an earlier segment's records (`raysweep extend`: ASHA keeps the earlier
+        scores), so new trials meet the bar the earlier ones set. Their ids get an `earlier:`
+        prefix: two segments' Tune trial ids may be the same."""
+        if list(earlier.modes) != list(self.modes):
+            return  # other objectives: nothing to compare with
+        for epoch, rung in earlier.records.items():
+            if epoch in self.levels:
+                self.records.setdefault(epoch, {}).update({f"earlier:{t}": v for t, v in rung.items()})
+
     def promoted(self, epoch: int) -> list[str]:
         """The trials recorded at a rung that are in its top 1/reduction_factor now."""
         rung = self.records.get(epoch, {})

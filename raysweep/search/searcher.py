@@ -330,6 +330,8 @@ class SweepSearcher(Searcher):
         numbers = {n: [tid for tid, (m, _) in earlier["tune_trials"].items() if m == n] for n in range(len(previous))}
         for tid, n in earlier.get("carried", {}).items():
             numbers.setdefault(n, []).append(tid)
+        if getattr(self, "rungs", None) is not None and earlier.get("rungs") is not None:
+            self.rungs.carry(earlier["rungs"])  # several objectives: MOASHA's rung records
         left_out = []
         for frozen in previous:
             ids = numbers.get(frozen.number, [])

@@ -162,3 +162,14 @@ def test_the_front_holds_the_finished_trials_no_other_finished_trial_dominates()
     mark_pareto_front(rows, [F1, LOSS], ["max", "min"])
     assert {r.trial_id: r.pareto for r in rows} == {"a": True, "b": True, "c": False, "s": False}
     assert pareto_csv(rows).splitlines() == ["trial_id,val/macro_f1,val/loss,optimizer.lr,mlflow_run_id", "a,0.9,0.5,0.1,", "b,0.8,0.3,0.1,"]
+
+
+def test_an_extension_starts_from_the_earlier_rung_records(sweep_file, tmp_path):
+    first, scheduler, _ = started(sweep_file, tmp_path)
+    decision(first, scheduler, "a", 1, 0.8, 0.3)
+    decision(first, scheduler, "b", 1, 0.4, 1.2)
+    earlier = pickle.loads(pickle.dumps(first.__getstate__()))
+    extension, scheduler2, _ = started(sweep_file, tmp_path / "ext", seed=1)
+    extension.seed_from(earlier)
+    assert extension.rungs.records == {1: {"earlier:a": (0.8, 0.3), "earlier:b": (0.4, 1.2)}}
+    assert decision(extension, scheduler2, "a", 1, 0.7, 0.5) == TrialScheduler.STOP  # a new trial "a": no clash
