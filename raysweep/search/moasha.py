@@ -12,7 +12,9 @@ selection variant: trials ranked by Pareto front (non-dominated sorting), and wi
 crowding distance (`raysweep.search.pareto.nsga2_order`); the paper's epsilon-net variant is not
 implemented. Ties go to the trial recorded first; a trial whose objectives at a rung are not all
 finite cannot be ranked and stops. With one trial recorded at a rung it goes on, as Optuna's
-`SuccessiveHalvingPruner` promotes the first trial of a rung.
+`SuccessiveHalvingPruner` promotes the first trial of a rung. Records are kept per Tune trial:
+under fold_as_trial cross-validation each fold is judged on its own values, as single-objective
+ASHA judges folds (`SweepSearcher.fold_runs`).
 
 Why raysweep keeps the rungs itself: Optuna cannot prune a multi-objective study
 (`trial.report` refuses it; optuna#3450), and Tune's schedulers take one metric (ray#8018). The

@@ -108,8 +108,8 @@ class SweepSearcher(Searcher):
         self.queue: list[tuple[int, int]] = []  # (optuna number, replica) still to hand to Tune
         self.history: dict[str, dict[int, float]] = {}  # tune trial id -> objective by epoch
         self._histories = histories  # trial id -> its checkpointed results (picklable)
-        # early stopping (`should_stop`): the epoch the study's pruner stopped each stopped Tune
-        # trial at; under fold_as_trial, one Optuna trial per Tune trial (fold) to judge it by
+        # early stopping (`should_stop`): the epoch the study's pruner (or MOASHA) stopped each
+        # stopped Tune trial at; under fold_as_trial, one Optuna trial per Tune trial (fold) to judge it by
         self.stopped_at: dict[str, int] = {}
         # several objectives under ASHA: the rung records MOASHA judges by (Optuna prunes one objective only)
         self.rungs = rungs
@@ -330,7 +330,7 @@ class SweepSearcher(Searcher):
         numbers = {n: [tid for tid, (m, _) in earlier["tune_trials"].items() if m == n] for n in range(len(previous))}
         for tid, n in earlier.get("carried", {}).items():
             numbers.setdefault(n, []).append(tid)
-        if getattr(self, "rungs", None) is not None and earlier.get("rungs") is not None:
+        if self.rungs is not None and earlier.get("rungs") is not None:
             self.rungs.carry(earlier["rungs"])  # several objectives: MOASHA's rung records
         left_out = []
         for frozen in previous:
