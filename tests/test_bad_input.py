@@ -287,9 +287,13 @@ CASES = {
     "unknown-trial-scheduler": validate(
         "error: sweep.yaml: search.scheduler: unknown trial scheduler 'ashaa', did you mean 'asha'?", sweep(search={"scheduler": "ashaa"}),
     ),
-    "multi-objective-with-asha": validate(
-        "error: sweep.yaml: search.scheduler: asha stops trials on one metric; a multi-objective search needs scheduler: none",
-        sweep(search={**MULTI_OBJECTIVE, "scheduler": "asha"}),
+    "multi-objective-with-hyperband": validate(
+        "error: sweep.yaml: search.scheduler: hyperband stops trials on one metric; with 2 metrics use scheduler: asha (multi-objective ASHA) or none",
+        sweep(search={**MULTI_OBJECTIVE, "scheduler": "hyperband"}),
+    ),
+    "multi-objective-with-median": validate(
+        "error: sweep.yaml: search.scheduler: median stops trials on one metric; with 2 metrics use scheduler: asha (multi-objective ASHA) or none",
+        sweep(search={**MULTI_OBJECTIVE, "scheduler": "median"}),
     ),
     "fractional-reduction-factor": validate(
         "error: sweep.yaml: search.reduction_factor: asha takes a whole reduction factor (2, 3, 4, ...), got 2.5",

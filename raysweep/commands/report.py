@@ -1,9 +1,11 @@
 """Print a sweep's trials, best first: id, status, searched parameters, best
 metric and its epoch, epochs done, checkpoint and MLflow run, and where the data
-has a held-out test split, the best trial's figures on it. Works on a sweep
+has a held-out test split, the best trial's figures on it. With several
+objectives (`search.metric: [a, b]`) the trials on the Pareto front are marked
+(`front` column; each trial's `pareto` and `objectives` in --json). Works on a sweep
 that is still running or was killed. Writes the leaderboard CSV into the
 sweep's directory; with --json the last line is one JSON object
-{"trials": [...], "best": {...}, "test": {...} or null}."""
+{"trials": [...], "best": {...}, "test": {...} or null, "pareto_front": [ids] (several objectives)}."""
 
 from __future__ import annotations
 
@@ -59,6 +61,11 @@ def _table(rows, metric: str) -> str:
          fmt(r.best_epoch), fmt(r.epochs_done), (r.mlflow_run_id or "-")[:RUN_ID_CHARS]]
         for r in rows
     ]
+    if any(r.pareto is not None for r in rows):  # several objectives: mark the Pareto front
+        at = 3 + len(dims)  # after the metric: the columns dropped for width stay the last three
+        header.insert(at, "front")
+        for r, line in zip(rows, body):
+            line.insert(at, "*" if r.pareto else "")
     params = range(2, 2 + len(dims))
     text, dropped = fit_table(header, body, WIDTH, shrinkable=params, drop=[len(header) - 1, len(header) - 2, len(header) - 3, *params[::-1]])
     if not dropped:
@@ -67,6 +74,17 @@ def _table(rows, metric: str) -> str:
     if len(dropped) > len(lost):
         lost.append(f"{len(dropped) - len(lost)} parameter(s)")
     return text + "\n" + clip(f"(left out for width: {', '.join(lost)}; the leaderboard has every column)", WIDTH)
+
+
+def _pareto_line(rows) -> str:
+    """The Pareto front's trials, each with its objectives at its last epoch."""
+    from raysweep.tables import WIDTH, clip, fmt
+
+    front = [r for r in rows if r.pareto]
+    if not front:
+        return "pareto front: no trial has finished yet"
+    shown = "; ".join(f"{r.trial_id} (" + ", ".join(f"{m} {fmt(v)}" for m, v in r.objectives.items()) + ")" for r in front)
+    return clip(f"pareto front (* in the table, finished trials only): {shown}", WIDTH * 3)
 
 
 def _fold_line(g: dict, metric: str) -> str:
@@ -103,6 +121,9 @@ def report(layout, *, as_json: bool = False, footer: bool = True) -> int:
     if test is not None:
         print(_test_line(test, metric))
     payload = {"trials": [r.as_dict() for r in rows], "best": rows[0].as_dict() if rows and rows[0].metric is not None else None, "test": test}
+    if any(r.pareto is not None for r in rows):
+        payload["pareto_front"] = [r.trial_id for r in rows if r.pareto]
+        print(_pareto_line(rows))
     if any("data.fold" in r.params for r in rows):
         payload["folds"] = fold_groups(rows)
         for g in payload["folds"]:

@@ -26,8 +26,9 @@ def trial_scheduler_fits(cfg: SweepConfig) -> None:
     if cfg.search.scheduler is None:
         return
     TRIAL_SCHEDULERS.get(cfg.search.scheduler, path="search.scheduler")
-    if len(cfg.search.metrics) > 1 and cfg.search.scheduler != "none":
-        raise ConfigError(f"{cfg.search.scheduler} stops trials on one metric; a multi-objective search needs scheduler: none", path="search.scheduler")
+    if len(cfg.search.metrics) > 1 and cfg.search.scheduler not in ("none", "asha"):
+        # asha on several metrics is MOASHA (raysweep.search.moasha); the others rank one metric
+        raise ConfigError(f"{cfg.search.scheduler} stops trials on one metric; with {len(cfg.search.metrics)} metrics use scheduler: asha (multi-objective ASHA) or none", path="search.scheduler")
 
 
 @config_only

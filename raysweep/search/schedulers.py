@@ -11,6 +11,10 @@ small Ray Tune scheduler.
 | `median`     | `MedianPruner`                                    | grace_period (warm-up epochs)    |
 | `none`       | none: Tune's FIFO scheduler                       |                                  |
 
+With several metrics (`search.metric: [a, b]`) only `asha` (or `none`) is offered: it is
+multi-objective ASHA, judged by Pareto rank at the rungs (`raysweep.search.moasha`), since
+Optuna's pruners take one objective.
+
 Why Optuna's pruners and not Tune's schedulers: a stop decision is a function of the epochs the
 trials reported, and the searcher already keeps those as its study's intermediate values (and
 the rungs a trial passed as the trial's system attributes), pickled with the searcher every few
@@ -105,7 +109,11 @@ def scheduler_name(search: SearchConfig) -> str:
 
 
 def build_pruner(search: SearchConfig, max_t: int) -> Optional[optuna.pruners.BasePruner]:
-    """The Optuna pruner `search.scheduler` names (None for `none`), for the searcher's study."""
+    """The Optuna pruner `search.scheduler` names (None for `none`), for the searcher's study.
+    None with several metrics: Optuna prunes one objective only (optuna#3450); ASHA on several
+    is raysweep's MOASHA (`raysweep.search.moasha`)."""
+    if len(search.metrics) > 1:
+        return None
     return TRIAL_SCHEDULERS.get(scheduler_name(search), path="search.scheduler")(search, max_t)
 
 

@@ -21,7 +21,9 @@ Every judged epoch of a trial is reported to its Optuna trial, and the study's p
 the trial stops (`should_stop`, which Tune's scheduler asks): early stopping keeps its state in
 this study, so it resumes with it. Pruned trials are told to Optuna as PRUNED with their
 per-epoch values, failed ones as FAIL, finished ones as COMPLETE with their best epoch's value.
-Under fold_as_trial cross-validation one Optuna trial becomes one Tune trial
+With several objectives and `scheduler: asha`, the trials are judged at ASHA's rungs by Pareto
+rank instead (`raysweep.search.moasha`, whose records this searcher keeps), and stopped ones
+are told to Optuna as PRUNED. Under fold_as_trial cross-validation one Optuna trial becomes one Tune trial
 per fold, and Optuna is told the folds' mean; each fold's epochs are judged in `fold_runs`,
 a study of one Optuna trial per Tune trial with the same pruner. The whole state pickles, so a
 resumed sweep continues the same study and ends with the asked number of trials.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -41,6 +44,7 @@ from ray.tune.search import Searcher
 from raysweep.config.cases import labels
 from raysweep.config.domains import CASES, Domain
 from raysweep.scores import best, is_score
+from raysweep.search.moasha import MoashaRungs
 from raysweep.search.samplers import build_sampler
 from raysweep.search.space import SearchSpec
 
@@ -81,6 +85,7 @@ class SweepSearcher(Searcher):
         max_epoch: int,
         histories: Optional[Callable[[str], list[dict]]] = None,
         pruner: Optional[optuna.pruners.BasePruner] = None,
+        rungs: Optional[MoashaRungs] = None,
     ):
         super().__init__()  # metric and mode live here; Tune's TuneConfig holds its own copy
         self.spec = spec
@@ -103,9 +108,15 @@ class SweepSearcher(Searcher):
         self.queue: list[tuple[int, int]] = []  # (optuna number, replica) still to hand to Tune
         self.history: dict[str, dict[int, float]] = {}  # tune trial id -> objective by epoch
         self._histories = histories  # trial id -> its checkpointed results (picklable)
-        # early stopping (`should_stop`): the epoch the study's pruner stopped each stopped Tune
-        # trial at; under fold_as_trial, one Optuna trial per Tune trial (fold) to judge it by
+        # early stopping (`should_stop`): the epoch the study's pruner (or MOASHA) stopped each
+        # stopped Tune trial at; under fold_as_trial, one Optuna trial per Tune trial (fold) to judge it by
         self.stopped_at: dict[str, int] = {}
+        # several objectives under ASHA: the rung records MOASHA judges by (Optuna prunes one objective only)
+        self.rungs = rungs
+        if multi:
+            with warnings.catch_warnings():  # public, marked experimental since Optuna 3.2
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.set_metric_names(list(metrics))  # the Pareto plot's axes
         self.fold_runs = optuna.create_study(study_name=f"raysweep-seed-{seed}-folds", pruner=copy.deepcopy(pruner), directions=directions[:1]) if len(spec.replicas) > 1 else None
         self.fold_trials: dict[str, int] = {}  # tune trial id -> its trial number in fold_runs
         self.carried: dict[str, int] = {}  # an earlier segment's tune trial id -> its number here (`seed_from`)
@@ -214,6 +225,10 @@ class SweepSearcher(Searcher):
             self._judge(trial_id, self._trial(number), float(value), epoch)
         elif self.fold_runs is not None and len(self.metrics) == 1:
             self._judge(trial_id, self._fold_run(trial_id), float(value), epoch)
+        elif getattr(self, "rungs", None) is not None and trial_id not in self.stopped_at and epoch < self.max_epoch:
+            # getattr: a searcher pickled before MOASHA existed has no `rungs`
+            if not self.rungs.judge(trial_id, epoch, [result.get(m) for m in self.metrics]):
+                self.stopped_at[trial_id] = epoch
 
     def _reopened(self, trial_id: str) -> tuple[int, int]:
         """The Optuna trial a Tune trial reports to. A failed trial run again (`raysweep resume
@@ -315,6 +330,8 @@ class SweepSearcher(Searcher):
         numbers = {n: [tid for tid, (m, _) in earlier["tune_trials"].items() if m == n] for n in range(len(previous))}
         for tid, n in earlier.get("carried", {}).items():
             numbers.setdefault(n, []).append(tid)
+        if self.rungs is not None and earlier.get("rungs") is not None:
+            self.rungs.carry(earlier["rungs"])  # several objectives: MOASHA's rung records
         left_out = []
         for frozen in previous:
             ids = numbers.get(frozen.number, [])

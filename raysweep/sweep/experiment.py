@@ -13,6 +13,7 @@ from typing import Optional
 
 from raysweep.config.load import Sweep
 from raysweep.errors import SweepInterrupted
+from raysweep.search.moasha import MoashaRungs
 from raysweep.search.schedulers import build_pruner, build_trial_scheduler, scheduler_name
 from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
@@ -53,6 +54,7 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None, seed_offset:
         seed=search.seed + seed_offset, num_configs=num_configs, max_epoch=max_epoch,
         histories=functools.partial(trial_history, train_storage) if train_storage else None,
         pruner=build_pruner(search, max_epoch),  # early stopping judges in the searcher's study
+        rungs=MoashaRungs.for_search(search, max_epoch),  # or, on several metrics, in its MOASHA rungs
     )
     return searcher, spec, num_configs * len(spec.replicas)
 

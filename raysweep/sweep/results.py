@@ -12,13 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from raysweep.config.domains import searched_keys
-from raysweep.scores import best as best_by, rank_key
+from raysweep.scores import best as best_by, is_score, rank_key
 from raysweep.sweep.layout import INTERRUPTED_FILE, STOPPING_RULE, SweepLayout
-from raysweep.sweep.outcome import describe
+from raysweep.sweep.outcome import FINISHED, describe
 from raysweep.sweep.segments import relative, segments, trial_states
 
 LEADERBOARD_FILE = "leaderboard.csv"
@@ -37,6 +37,10 @@ class TrialRow:
     mlflow_run_id: Optional[str]
     outcome: str = ""  # in words: finished, stopped (asha, epoch 3), failed (`raysweep.sweep.outcome`)
     test_metric: Optional[float] = None  # the objective on the held-out test split: the best trial's only
+    # several objectives (`search.metric: [a, b]`): each at the trial's last epoch (what Optuna is
+    # told), and whether the trial is on the Pareto front of the finished trials (None: one objective)
+    objectives: dict[str, float] = field(default_factory=dict)
+    pareto: Optional[bool] = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,9 +100,9 @@ def _trial_history(layout: SweepLayout, state: dict) -> tuple[list[dict], list[d
     return history, tune_history, checkpoint_run, cap
 
 
-def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str], *, epochs: Optional[int] = None, rule: Optional[str] = None, interrupted: bool = False) -> TrialRow:
+def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[str], *, epochs: Optional[int] = None, rule: Optional[str] = None, interrupted: bool = False, objectives: tuple[str, ...] = ()) -> TrialRow:
     """`epochs`: the epoch a trial finishes at; `rule`: the trial scheduler; `interrupted`: the
-    sweep was stopped by Ctrl-C (for `outcome`)."""
+    sweep was stopped by Ctrl-C (for `outcome`); `objectives`: a multi-objective sweep's metrics."""
     history, tune_history, checkpoint_run, cap = _trial_history(layout, state)
     best = best_by(history, mode, key=lambda h: h.get(metric))
     last = history[-1] if history else {}
@@ -114,6 +118,7 @@ def _row(layout: SweepLayout, state: dict, metric: str, mode: str, dims: list[st
         checkpoint=_checkpoint_of(layout, state["trial_id"], metric, mode, cap) or (best or {}).get("checkpoint_path"),
         mlflow_run_id=_run_id(checkpoint_run, tune_history),
         outcome=describe(state["status"], last_epoch=epochs_done, epochs=epochs or epochs_done, rule=rule, interrupted=interrupted),
+        objectives={m: float(last[m]) for m in objectives if is_score(last.get(m))} if len(objectives) > 1 else {},
     )
 
 
@@ -150,12 +155,40 @@ def read_trials(layout: SweepLayout) -> tuple[list[TrialRow], str, str]:
     rule = layout.manifest().get(STOPPING_RULE) or search.scheduler  # a sweep from before the manifest said
     stopped_by_user = layout.has(INTERRUPTED_FILE)
     rows = [
-        _row(layout, state, metric, mode, dims, epochs=epochs, rule=rule, interrupted=stopped_by_user and state["status"] in ("RUNNING", "PENDING", "PAUSED"))
+        _row(layout, state, metric, mode, dims, epochs=epochs, rule=rule, interrupted=stopped_by_user and state["status"] in ("RUNNING", "PENDING", "PAUSED"), objectives=tuple(search.metrics))
         for state in _trial_states(layout)
     ]
     rows.sort(key=lambda r: rank_key(r.metric, mode))
+    if len(search.metrics) > 1:
+        mark_pareto_front(rows, search.metrics, search.modes)
     _attach_test(layout, rows, metric)
     return rows, metric, mode
+
+
+def mark_pareto_front(rows: list[TrialRow], metrics: list[str], modes: list[str]) -> None:
+    """Set each row's `pareto`: whether the trial finished (trained every epoch, as Optuna's
+    COMPLETE trials) and no other finished trial beats it on every objective at the last epoch.
+    Trials stopped early are never on the front: they were judged not worth finishing."""
+    from raysweep.search.pareto import minimized, pareto_front
+
+    finished = [r for r in rows if r.outcome == FINISHED and len(r.objectives) == len(metrics)]
+    front = {finished[i].trial_id for i in pareto_front(minimized([[r.objectives[m] for m in metrics] for r in finished], modes))}
+    for r in rows:
+        r.pareto = r.trial_id in front
+
+
+def pareto_csv(rows: list[TrialRow]) -> str:
+    """The Pareto front's trials (`mark_pareto_front`): id, each objective, parameters, MLflow
+    run; the parent run's `pareto_front.csv`. A header only while no trial has finished."""
+    front = [r for r in rows if r.pareto]
+    metrics = list(front[0].objectives) if front else []
+    params = sorted({k for r in front for k in r.params})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["trial_id", *metrics, *params, "mlflow_run_id"])
+    for r in front:
+        writer.writerow([r.trial_id, *(r.objectives.get(m) for m in metrics), *(r.params.get(p) for p in params), r.mlflow_run_id])
+    return out.getvalue()
 
 
 def test_metric_name(metric: str) -> str:

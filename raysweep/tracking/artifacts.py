@@ -178,7 +178,8 @@ def trial_report_files(checkpoint: Path, metric: str, out: Path, history: Option
 def search_plots(study, out: Path) -> list[Path]:
     """Optuna's views of the search, as PNG (matplotlib) and interactive HTML (plotly). The
     intermediate values show every trial epoch by epoch, the ones stopped early included (the
-    optimization history shows only the trials that trained every epoch)."""
+    optimization history shows only the trials that trained every epoch). A study of several
+    objectives gets its Pareto front plot instead."""
     import optuna
 
     plots = {
@@ -192,7 +193,10 @@ def search_plots(study, out: Path) -> list[Path]:
     judged = [t for t in study.trials if t.state in done]
     files = []
     if len(study.directions) > 1:
-        return files  # Pareto views need per-objective targets; the leaderboard covers it
+        # several objectives: the Pareto front (the per-objective views need a target each);
+        # its COMPLETE trials' values are the last epoch's, as `raysweep report` marks the front
+        plots = {"pareto_front": ("plot_pareto_front", 1)}
+        judged = complete
     for name, (fn, needed) in plots.items():
         pool = complete if name == "param_importances" else judged
         if len(pool) < needed or (name == "param_importances" and not _varied_params(pool)):

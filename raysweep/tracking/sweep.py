@@ -289,6 +289,10 @@ class MlflowCallback(Callback):
         parent = self.target.parent_run_id
         rows, _, _ = read_trials(self.layout)
         self._client.log_text(parent, leaderboard_csv(rows), "leaderboard.csv")
+        if any(r.pareto is not None for r in rows):  # several objectives: the Pareto front, as the report marks it
+            from raysweep.sweep.results import pareto_csv
+
+            self._client.log_text(parent, pareto_csv(rows), "pareto_front.csv")
         study = getattr(self.searcher, "study", None)
         if study is not None:
             with tempfile.TemporaryDirectory() as out:

@@ -35,3 +35,13 @@ def test_the_run_ends_with_where_to_look_next(tmp_path, monkeypatch):
     assert [line.split()[0] for line in next_steps(layout)] == ["next:", "raysweep", "results/quick/leaderboard.csv", "results/quick/logs/"]
     layout.write_text("raysweep_manifest.json", json.dumps({"mlflow_uri": "http://user:secret@mlflow:5000"}))
     assert "secret" not in next_steps(layout)[1]
+
+
+def test_with_several_objectives_the_front_is_marked_after_the_metric():
+    rows = [row(0, "finished", {"optimizer.lr": 0.1}), row(1, "finished", {"optimizer.lr": 0.2}), row(2, "stopped (asha, epoch 1)", {"optimizer.lr": 0.3})]
+    for r, on_front in zip(rows, [True, False, False]):
+        r.pareto = on_front
+    lines = _table(rows, "val/macro_f1").splitlines()
+    assert lines[0].split() == ["trial", "status", "lr", "macro_f1", "front", "best", "at", "epochs", "mlflow", "run"]
+    front = lines[0].index("front")
+    assert [line[front] for line in lines[1:]] == ["*", " ", " "]

@@ -80,7 +80,7 @@ class SearchConfig(Section):
     metric: Union[str, list[str]] = Field("val/macro_f1")
     mode: Union[Mode, list[Mode]] = Field("max")
     seed: int = Field(0)
-    scheduler: Optional[str] = Field(None, description="asha, hyperband, median or none (default: asha for optuna, none otherwise)")
+    scheduler: Optional[str] = Field(None, description="asha, hyperband, median or none (default: asha for optuna, none otherwise); with several metrics asha (multi-objective ASHA) or none")
     grace_period: int = Field(1, ge=1)
     reduction_factor: float = Field(3.0, gt=1)
     max_t: Optional[int] = Field(None, ge=1, description="default: train.epochs")
