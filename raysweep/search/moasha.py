@@ -1,6 +1,6 @@
 """Early stopping on several objectives: multi-objective asynchronous successive halving (MOASHA).
 
-    rungs = MoashaRungs.for_search(search, max_t)     # `search.metric: [a, b]`, `scheduler: asha`
+    rungs = MoashaRungs.for_search(search, "asha", max_t)   # `search.metric: [a, b]`, `scheduler: asha`
     rungs.judge("trial_7", epoch=2, values=[0.81, 0.43])   # False: stop it here
 
 Method: Schmucker, Donini, Zafar, Salinas, Archambeau, "Multi-objective Asynchronous Successive
@@ -41,11 +41,11 @@ class MoashaRungs:
     records: dict[int, dict[str, tuple[float, ...]]] = field(default_factory=dict)
 
     @classmethod
-    def for_search(cls, search, max_t: int) -> Optional["MoashaRungs"]:
-        """The rungs for a `search` section with several metrics and `scheduler: asha`, else None."""
-        from raysweep.search.schedulers import scheduler_name
-
-        if len(search.metrics) < 2 or scheduler_name(search) != "asha":
+    def for_search(cls, search, scheduler: str, max_t: int) -> Optional["MoashaRungs"]:
+        """The rungs for a `search` section with several metrics whose trial scheduler
+        (`schedulers.scheduler_name`, passed in: the schedulers import the searcher, which imports
+        this module) is ASHA, else None."""
+        if len(search.metrics) < 2 or scheduler != "asha":
             return None
         return cls(list(search.modes), rung_levels(search.grace_period, int(search.reduction_factor), max_t), int(search.reduction_factor))
 

@@ -54,7 +54,7 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None, seed_offset:
         seed=search.seed + seed_offset, num_configs=num_configs, max_epoch=max_epoch,
         histories=functools.partial(trial_history, train_storage) if train_storage else None,
         pruner=build_pruner(search, max_epoch),  # early stopping judges in the searcher's study
-        rungs=MoashaRungs.for_search(search, max_epoch),  # or, on several metrics, in its MOASHA rungs
+        rungs=MoashaRungs.for_search(search, scheduler_name(search), max_epoch),  # or, on several metrics, in its MOASHA rungs
     )
     return searcher, spec, num_configs * len(spec.replicas)
 
