@@ -26,11 +26,13 @@ def main(args: argparse.Namespace) -> int:
     from raysweep.commands import check_sweep, find_sweep
     from raysweep.commands.report import print_summary
     from raysweep.errors import UserError
-    from raysweep.sweep.extension import check_not_running, extend_sweep, extended_sweep
+    from raysweep.sweep.driver import refuse_if_running
+    from raysweep.sweep.extension import extend_sweep, extended_sweep
+    from raysweep.sweep.segments import segments
     from trainables.data.check import check_data
 
     layout = find_sweep(args.sweep, args.storage)  # before Ray starts
-    check_not_running(layout)
+    refuse_if_running(layout, segments(layout)[-1], "extend")
     sweep = check_sweep(extended_sweep(layout, args.num_samples, args.overrides))
     try:
         check_data(sweep.config, decode=False)  # the data the sweep ran on was checked whole then

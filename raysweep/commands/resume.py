@@ -21,8 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from raysweep.commands import find_sweep
     from raysweep.commands.report import print_summary
+    from raysweep.sweep.driver import refuse_if_running
     from raysweep.sweep.experiment import resume_sweep
+    from raysweep.sweep.segments import segments
 
     layout = find_sweep(args.sweep, args.storage)  # before Ray starts
+    refuse_if_running(layout, segments(layout)[-1], "resume")  # two drivers would train its trials twice
     outcome = resume_sweep(layout.uri, storage=args.storage, address=args.address, retry_errored=args.retry_errored, autoscaling=args.autoscaling)
     return print_summary(outcome.layout)

@@ -17,6 +17,7 @@ import socket
 import time
 from typing import Iterator, Optional
 
+from raysweep.errors import UserError
 from raysweep.sweep.layout import SweepLayout, filesystem
 
 DRIVER_FILE = "raysweep_driver.json"
@@ -65,6 +66,14 @@ def running_driver(layout: SweepLayout, segment: Optional[SweepLayout] = None) -
     if mark.get("host") == socket.gethostname():
         return where if _alive(int(mark.get("pid", -1)), mark.get("started")) else None
     return where if _snapshot_age_s(segment or layout) < STALE_S else None
+
+
+def refuse_if_running(layout: SweepLayout, segment: Optional[SweepLayout], doing: str) -> None:
+    """One line, before Ray starts: a sweep whose driver runs is not driven a second time
+    (`doing`: "extend", "resume")."""
+    where = running_driver(layout, segment)
+    if where is not None:
+        raise UserError(f"sweep {layout.sweep_id} is running on {where}: {doing} it once it has ended", source=layout.uri)
 
 
 @contextlib.contextmanager

@@ -40,18 +40,11 @@ from typing import Optional
 
 from raysweep.config.load import Sweep
 from raysweep.errors import UserError
-from raysweep.sweep.driver import running_driver
 from raysweep.sweep.experiment import SweepOutcome, _fit, _planned, _resumed, _tracking, _tuner, _where, searcher_for, with_recorded_store
 from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout
 from raysweep.sweep.segments import EXTENSIONS_KEY, extension_name, extensions, num_trials, segments, state_files, unfinished
 
 MAX_LISTED = 5  # trials named in the printed line on what was left out (the manifest has all)
-
-
-def check_not_running(layout: SweepLayout) -> None:
-    where = running_driver(layout, segments(layout)[-1])
-    if where is not None:
-        raise UserError(f"sweep {layout.sweep_id} is running on {where}: extend it once it has ended", source=layout.uri)
 
 
 def extended_sweep(layout: SweepLayout, num_samples: int, overrides: list[str]) -> Sweep:

@@ -1,5 +1,6 @@
-"""`raysweep extend` refuses, in one line and before Ray starts, a sweep whose driver runs,
-a bad --num-samples and a bad --set; a killed driver's leftover mark does not block it."""
+"""`raysweep extend` and `raysweep resume` refuse, in one line and before Ray starts, a sweep
+whose driver runs; extend a bad --num-samples and a bad --set; a killed driver's leftover mark
+does not block them."""
 
 import json
 import os
@@ -28,11 +29,14 @@ def extend(layout, *args, capsys):
     return code, capsys.readouterr().err.strip().splitlines()
 
 
-def test_a_running_sweep_is_refused_in_one_line(ended_sweep, capsys):
+@pytest.mark.parametrize("command", [["extend", "--num-samples", "2"], ["resume"]])
+def test_a_running_sweep_is_refused_in_one_line(ended_sweep, capsys, command):
     with driving(ended_sweep):  # this process drives it
         assert running_driver(ended_sweep) is not None
-        code, err = extend(ended_sweep, "--num-samples", "2", capsys=capsys)
+        code = cli.main([command[0], ended_sweep.sweep_id, "--storage", ended_sweep.storage, *command[1:]])
+        err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "is running on" in err[0] and f"pid {os.getpid()}" in err[0], err
+    assert f"{command[0]} it once it has ended" in err[0]
     assert not ended_sweep.has(DRIVER_FILE) and running_driver(ended_sweep) is None
 
 
