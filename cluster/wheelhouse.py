@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
 import csv
 import hashlib
 import io
 import lzma
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -253,7 +255,10 @@ def stored_xz(wheel: Path) -> bytes:
 def pack(wheels: list[Path], dest: Path, part_mib: float) -> list[Path]:
     """The wheels as `part-N/<wheel>.xz` folders of at most `part_mib` each, for a transfer
     limited per run: part 1 in one run, part 2 in the next (`bench/gpu_offline.sh`)."""
-    blobs = {w.name: stored_xz(w) for w in wheels}
+    # xz at preset 9 is minutes of one core for Ray's and OpenCV's wheels; `lzma` releases the GIL
+    # while it compresses, so threads use every core (each compressor holds ~700 MiB: at most 4)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        blobs = dict(zip((w.name for w in wheels), pool.map(stored_xz, wheels)))
     budget = part_mib * 2**20
     if max(len(b) for b in blobs.values()) > budget:
         raise SystemExit(f"wheelhouse: one wheel alone is over {part_mib:g} MiB")
