@@ -64,7 +64,7 @@ def test_a_killed_train_worker_is_replaced_and_the_trial_resumes_from_its_checkp
         resources=resources, search={"num_samples": 1, "scheduler": "none"}, tracking={"enabled": True},
     )))
     storage = tmp_path / "results"
-    run = RaysweepProcess(["run", "sweep.yaml", "--storage", str(storage)], cwd=tmp_path)
+    run = RaysweepProcess(["run", "sweep.yaml", "--storage", str(storage)], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": ""})  # ./mlflow.db here
     try:
         wait_for(run.while_running(lambda: any(3 <= e < epochs - 10 for e in checkpoint_epochs(storage, "workerkill").values())), 300, "epoch 3 checkpointed")
         (victim,) = training_processes(run, TRAINS_IN[inline])
@@ -113,7 +113,7 @@ def test_a_full_results_disk_fails_the_trial_clearly_and_resume_continues_after_
             resources={"max_failures": 1}, search={"num_samples": 1, "scheduler": "none"},
         )))
         storage = mount / "results"
-        run = RaysweepProcess(["run", "sweep.yaml", "--storage", str(storage)], cwd=tmp_path)
+        run = RaysweepProcess(["run", "sweep.yaml", "--storage", str(storage)], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": ""})  # ./mlflow.db here
         try:
             wait_for(lambda: any(e >= 2 for e in checkpoint_epochs(storage, "diskfull").values()), 300, "epoch 2 checkpointed")
             filler = mount / "filler"

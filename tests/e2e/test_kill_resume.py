@@ -38,6 +38,7 @@ def lr_of(storage: Path, sweep: str, trial: str) -> float:
 # every trial started after the sweep's first moment is one `Tuner.restore` will not know of,
 # and the resumed grid suggests it again as a new trial: that trial must continue the first one.
 SNAPSHOTS = {"snapshot every 5 s": {}, "trials the snapshot missed": {"TUNE_GLOBAL_CHECKPOINT_S": "3600"}}
+OWN_STORE = {"MLFLOW_TRACKING_URI": ""}  # ./mlflow.db of the test's folder, whatever the session set
 
 
 @pytest.mark.parametrize("snapshots", list(SNAPSHOTS))
@@ -53,7 +54,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path, snapsho
         tracking={"enabled": True},
     )))
     storage = tmp_path / "results"
-    run = RaysweepProcess(["run", str(sweep_file), "--storage", str(storage)], cwd=tmp_path, env=SNAPSHOTS[snapshots])
+    run = RaysweepProcess(["run", str(sweep_file), "--storage", str(storage)], cwd=tmp_path, env={**SNAPSHOTS[snapshots], **OWN_STORE})
     try:
         # kill once one trial has finished and another is part-way through, with epochs to go
         # (not one epoch short of the end: it could finish before the kill lands)
@@ -71,7 +72,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path, snapsho
     finished_dirs = {lrs[t]: checkpoint_dirs(storage, "killme", t) for t in finished}
 
     resumed_at = time.time()
-    resume = RaysweepProcess(["resume", "killme", "--storage", str(storage)], cwd=tmp_path)
+    resume = RaysweepProcess(["resume", "killme", "--storage", str(storage)], cwd=tmp_path, env=OWN_STORE)
     assert resume.wait(600) == 0, resume.output()[-3000:]
     if snapshots == "trials the snapshot missed":
         assert "started after the killed driver's last snapshot" in resume.output()
