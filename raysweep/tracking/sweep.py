@@ -157,24 +157,30 @@ class MlflowCallback(Callback):
         self._logger().submit(f"trial {trial.trial_id} epoch {result['epoch']}", lambda: self._log_result(trial.trial_id, snapshot, at))
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        from raysweep.sweep.outcome import FINISHED, stopped
-
         last = dict(trial.last_result or {})
-        epoch = int(last.get("epoch", 0))
-        if epoch >= self.max_epoch:
-            self._close(trial.trial_id, last, "FINISHED", {OUTCOME_TAG: FINISHED})
-        else:
-            tags = {OUTCOME_TAG: stopped(self.rule, epoch), STOPPED_AT_TAG: str(epoch)}
-            if self.rule and self.rule != "none":
-                tags[STOPPED_BY_TAG] = self.rule
-            self._close(trial.trial_id, last, "FINISHED", tags)
+        self._close(trial.trial_id, last, "FINISHED", self._completed_tags(last))
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        last = dict(trial.last_result or {})
+        self._close(trial.trial_id, last, "FAILED", self._error_tags(trial, last))
+
+    def _completed_tags(self, last: dict) -> dict[str, str]:
+        """A trial that ended without an error: finished, or stopped early by the rule."""
+        from raysweep.sweep.outcome import FINISHED, stopped
+
+        epoch = int(last.get("epoch", 0))
+        if epoch >= self.max_epoch:
+            return {OUTCOME_TAG: FINISHED}
+        tags = {OUTCOME_TAG: stopped(self.rule, epoch), STOPPED_AT_TAG: str(epoch)}
+        if self.rule and self.rule != "none":
+            tags[STOPPED_BY_TAG] = self.rule
+        return tags
+
+    def _error_tags(self, trial, last: dict) -> dict[str, str]:
         from raysweep.sweep.outcome import FAILED, error_trace, last_line
 
-        last = dict(trial.last_result or {})
         error = str(last.get("error") or last_line(error_trace(trial)))
-        self._close(trial.trial_id, last, "FAILED", {OUTCOME_TAG: FAILED, "raysweep.error": error[:5000]})
+        return {OUTCOME_TAG: FAILED, "raysweep.error": error[:5000]}
 
     def on_experiment_end(self, trials: list, **info) -> None:
         from raysweep.sweep.interrupt import interrupted
@@ -182,7 +188,14 @@ class MlflowCallback(Callback):
         stopped_by_user = interrupted()
         log = self._logger()
         known = {t.trial_id for t in trials}
-        log.submit("sweep artifacts", lambda: self._finish_sweep(stopped_by_user, known))
+        # each trial Tune has ended, closed as its end reads: a driver killed after Tune ended a
+        # trial (its snapshot says so) but before the logger closed its run left that run open
+        ended = {}
+        for t in trials:
+            if t.status in ("TERMINATED", "ERROR"):
+                last = dict(t.last_result or {})
+                ended[t.trial_id] = (last, "FAILED", self._error_tags(t, last)) if t.status == "ERROR" else (last, "FINISHED", self._completed_tags(last))
+        log.submit("sweep artifacts", lambda: self._finish_sweep(stopped_by_user, known, ended))
         log.close()
 
     # -- MLflow work (on the logger's thread) -------------------------------------------
@@ -281,11 +294,23 @@ class MlflowCallback(Callback):
         self._client.set_tag(parent, "raysweep.test_trial", test["trial_id"])
         self._client.set_tag(parent, "raysweep.test_samples", str(test["samples"]))
 
-    def _finish_sweep(self, interrupted: bool, known: Optional[set[str]] = None) -> None:
+    def _settle(self, ended: dict[str, tuple[dict, str, dict[str, str]]]) -> None:
+        """Close the runs still open whose trial Tune has ended (`on_experiment_end` says why),
+        as the driver that ended the trial would have: its last epochs, status, outcome, artifacts."""
+        from raysweep.tracking.runs import ROLE_TAG, TRIAL_TAG, open_runs
+
+        for run in open_runs(self._client, self.target.experiment_id, self.target.sweep_id):
+            tags = self._client.get_run(run).data.tags
+            if tags.get(ROLE_TAG) == "trial" and tags.get(TRIAL_TAG) in ended:
+                self._close_now(tags[TRIAL_TAG], *ended[tags[TRIAL_TAG]])
+
+    def _finish_sweep(self, interrupted: bool, known: Optional[set[str]] = None, ended: Optional[dict] = None) -> None:
         from raysweep.sweep.results import leaderboard_csv, read_trials
         from raysweep.tracking import artifacts
         from raysweep.tracking.runs import open_runs
 
+        if ended:
+            self._settle(ended)
         parent = self.target.parent_run_id
         rows, _, _ = read_trials(self.layout)
         self._client.log_text(parent, leaderboard_csv(rows), "leaderboard.csv")
