@@ -309,7 +309,8 @@ class MlflowCallback(Callback):
         from raysweep.tracking import artifacts
         from raysweep.tracking.runs import open_runs
 
-        if ended:
+        if ended and not interrupted:
+            # on Ctrl-C Tune ends the running trials too: those read as interrupted (below), for resume
             self._settle(ended)
         parent = self.target.parent_run_id
         rows, _, _ = read_trials(self.layout)

@@ -109,7 +109,7 @@ def test_trials_and_sweep_carry_their_artifacts_and_the_best_model(tracked_sweep
 
 # -- a killed driver, resumed ----------------------------------------------------------------
 
-KILL_EPOCHS = 6
+KILL_EPOCHS = 30  # an inline epoch takes tenths of a second: the kill must land part-way
 
 
 def test_a_killed_and_resumed_sweep_keeps_one_run_per_trial_and_each_step_once(tracked_sweep, tmp_path):
