@@ -16,6 +16,7 @@ from raysweep.search.schedulers import PrunerScheduler, build_pruner, build_tria
 from raysweep.sweep.experiment import searcher_for
 from raysweep.sweep.results import TrialRow, mark_pareto_front, pareto_csv
 from tests.conftest import tiny_config
+from tests.search.tune_steps import tell
 
 F1, LOSS = "val/macro_f1", "val/loss"
 EPOCHS = 4
@@ -101,22 +102,8 @@ def resumed(tuner_pkl: bytes, searcher, tmp_path):
     return searcher2, scheduler2
 
 
-class Trial:
-    def __init__(self, trial_id):
-        self.trial_id = trial_id
-
-
 def decision(searcher, scheduler, trial_id: str, epoch: int, f1: float, loss: float) -> str:
-    """What Tune does with one result: the scheduler first, then (unless stopped) the searcher."""
-    if trial_id not in searcher.tune_trials:
-        searcher.suggest(trial_id)
-    result = {"epoch": epoch, F1: f1, LOSS: loss}
-    said = scheduler.on_trial_result(None, Trial(trial_id), result)
-    if said == TrialScheduler.STOP:
-        searcher.on_trial_complete(trial_id, result)
-    else:
-        searcher.on_trial_result(trial_id, result)
-    return said
+    return tell(searcher, scheduler, trial_id, {"epoch": epoch, F1: f1, LOSS: loss})
 
 
 def state(searcher, trial_id: str):

@@ -18,14 +18,10 @@ from raysweep.search.schedulers import PrunerScheduler, build_trial_scheduler
 from raysweep.search.searcher import SweepSearcher
 from raysweep.sweep.experiment import searcher_for
 from tests.conftest import tiny_config
+from tests.search.tune_steps import tell
 
 METRIC = "val/macro_f1"
 EPOCHS = 4
-
-
-class Trial:
-    def __init__(self, trial_id):
-        self.trial_id = trial_id
 
 
 def started(sweep_file, tmp_path, name: str, data: dict | None = None, **search):
@@ -46,16 +42,7 @@ def resumed(tuner_pkl: bytes, searcher: SweepSearcher, tmp_path):
 
 
 def decision(searcher, scheduler, trial_id: str, epoch: int, value: float) -> str:
-    """What Tune does with one result: the scheduler first, then (unless stopped) the searcher."""
-    if trial_id not in searcher.tune_trials:
-        searcher.suggest(trial_id)
-    result = {"epoch": epoch, METRIC: value}
-    said = scheduler.on_trial_result(None, Trial(trial_id), result)
-    if said == TrialScheduler.STOP:
-        searcher.on_trial_complete(trial_id, result)
-    else:
-        searcher.on_trial_result(trial_id, result)
-    return said
+    return tell(searcher, scheduler, trial_id, {"epoch": epoch, METRIC: value})
 
 
 def run_trial(searcher, scheduler, trial_id: str, values: list[float]) -> int:
