@@ -45,7 +45,16 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
 def read_meta(checkpoint_uri: str) -> Optional[dict[str, Any]]:
     """A checkpoint's meta (a local path or URI), or None where it has none that parses (a
     divergence marker, or a checkpoint being written or cut short while written)."""
-    fs, path = filesystem(join(checkpoint_uri, META_FILE))
+    return _read_json(checkpoint_uri, META_FILE)
+
+
+def read_config(checkpoint_uri: str) -> Optional[dict[str, Any]]:
+    """The trial's resolved config a checkpoint keeps (a local path or URI), or None."""
+    return _read_json(checkpoint_uri, CONFIG_FILE)
+
+
+def _read_json(checkpoint_uri: str, name: str) -> Optional[dict[str, Any]]:
+    fs, path = filesystem(join(checkpoint_uri, name))
     try:
         with fs.open_input_stream(path) as f:
             return json.loads(f.read().decode())

@@ -14,12 +14,11 @@ start it came (with one-second inline trials, whole trials fit in a snapshot's i
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Optional, Sequence
 
 from raysweep.storage import filesystem, join
-from trainables.checkpoint_files import CONFIG_FILE, stored_checkpoints
+from trainables.checkpoint_files import read_config, stored_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,8 @@ def _newest(trial_uri: str):
 
 
 def _same_trial(cfg, stored_uri: str) -> bool:
-    fs, path = filesystem(join(stored_uri, CONFIG_FILE))
-    try:
-        with fs.open_input_stream(path) as f:
-            theirs = json.loads(f.read())
-    except (OSError, ValueError):
+    theirs = read_config(stored_uri)
+    if theirs is None:
         return False
     ours = cfg.model_dump(mode="json", by_alias=True)
     return {k: v for k, v in ours.items() if k not in UNCOMPARED} == {k: v for k, v in theirs.items() if k not in UNCOMPARED}
