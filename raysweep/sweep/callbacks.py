@@ -22,11 +22,11 @@ from ray.tune import Callback
 from raysweep.scores import best
 from raysweep.sweep.interrupt import interrupted
 from raysweep.sweep.outcome import error_trace, last_line
-from raysweep.sweep.placement import CONTROLLER_KEY, PendingGroups
+from raysweep.sweep.placement import PendingGroups
 from raysweep.sweep.progress import Progress, TrialLine
 from raysweep.terminal import Console, current, shown_path
 
-from trainables.report_keys import PG_KEY
+from trainables.report_keys import CONTROLLER_KEY, PG_KEY
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ cannot answer. On a small machine the next trials then wait for workers forever.
 The group may only be removed once its controller is dead: removing it under
 a live controller makes the controller restart its workers in a new group,
 which then leaks. Rank 0's reports carry the group's id and the controller
-reports its own actor id (`SweepReportCallback`); the `WorkerGroupReaper`
+reports its own actor id (`raysweep.sweep.train_reports`); the `WorkerGroupReaper`
 callback removes the group as soon as that controller is gone.
 
 The leak this used to have (seen in the per-trial-CV ASHA test, 1 run in 1 on 2026-11-26,
@@ -20,7 +20,7 @@ Train controller it owns, and that controller's own workers, first. While the co
 being torn down its control loop still runs: it sees its workers dead and, with
 `max_failures` left, starts a new worker group in a *new* placement group, never reported;
 once the controller is gone that group stays reserved until the driver exits (Ray frees it
-only with its job, ray-project/ray#65881). `SweepReportCallback` ends the controller instead
+only with its job, ray-project/ray#65881). `train_reports.TrainReports` ends the controller instead
 (`ray.actor.exit_actor`) when its workers fail or a report cannot reach Tune after its trial
 is gone, so the only group left is the one rank 0 reported, which the reaper frees.
 """
@@ -32,64 +32,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ray.tune.integration.ray_train import TuneReportCallback
-
 log = logging.getLogger(__name__)
 
-CONTROLLER_KEY = "_controller"  # result key: the Train controller's actor id (hex)
 # If the controller's state cannot be read, remove the group after this long anyway.
 FALLBACK_S = 60.0
-# How long a controller whose workers failed watches whether its trial is gone before restarting them
-TRIAL_GONE_WAIT_S = 2.0
-
-
-class SweepReportCallback(TuneReportCallback):
-    """Tune's report callback, plus the id of the controller it runs in."""
-
-    def after_report(self, run_context, metrics, checkpoint):
-        import ray
-
-        if metrics:
-            metrics = [{**metrics[0], CONTROLLER_KEY: ray.get_runtime_context().get_actor_id()}, *metrics[1:]]
-        try:
-            super().after_report(run_context, metrics, checkpoint)
-        except ray.exceptions.ActorDiedError:
-            # Tune's report queue died with the trial actor that owns it: Tune has ended the
-            # trial. Raised, this error is a controller failure that Train answers by starting a
-            # new worker group in a new placement group nobody knows of (the leak).
-            _end_controller()
-
-    def after_exception(self, run_context, worker_exceptions) -> None:
-        """Workers failed: when their trial is gone, end the controller rather than let Train
-        restart them in a new placement group (see the module's docstring). Ray ends the
-        trial's queue, the controller and its workers in no set order, so a trial that still
-        looks alive is watched for `TRIAL_GONE_WAIT_S` (a real worker failure restarts that much later)."""
-        deadline = time.monotonic() + TRIAL_GONE_WAIT_S
-        while not self._trial_gone():
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.2)
-        _end_controller()
-
-    def _trial_gone(self) -> bool:
-        import ray
-
-        try:
-            # Tune's report queue, which TuneReportCallback made in the trial actor (which owns
-            # it): the one handle on the trial's life a controller has (no public accessor)
-            self._training_actor_item_queue.qsize()
-        except ray.exceptions.ActorDiedError:
-            return True
-        return False
-
-
-def _end_controller() -> None:
-    """End the Train controller this runs in, now: `exit_actor` raises `AsyncioActorExit`, which
-    Train's control loop lets through, so no new worker group is started."""
-    import ray
-
-    log.info("the trial is gone: ending its Train controller without restarting its workers")
-    ray.actor.exit_actor()
 
 
 def _actor_dead(actor_hex: Optional[str]) -> Optional[bool]:

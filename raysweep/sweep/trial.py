@@ -1,9 +1,9 @@
 """The Tune function trainable: one Tune trial = one Ray Train run.
 
 Ray Train V2 runs under Tune this way: the Tune function builds a
-`TorchTrainer` whose `RunConfig` carries `TuneReportCallback`, which forwards
-rank 0's per-epoch metrics (and the checkpoint path) to Tune; raysweep's
-subclass adds the controller's id, so a stopped trial's workers can be freed.
+`TorchTrainer` whose `RunConfig` carries `train_reports.TrainReports`, which hands
+rank 0's per-epoch metrics (with the checkpoint path and the controller's id, so a
+stopped trial's workers can be freed) to the trial's thread, which reports them to Tune.
 The Train run is named after the Tune trial id inside the sweep's storage, so when a stopped
 sweep is resumed and Tune runs the function again, Train finds the trial's
 last checkpoint and continues from the next epoch.
@@ -62,17 +62,18 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         final = run_inline(cfg, join(train_storage, trial_id), listeners)
     else:
         from raysweep.sweep.checkpoints import recover
-        from raysweep.sweep.placement import SweepReportCallback
+        from raysweep.sweep.train_reports import TrainReports, fit_reporting
         from trainables.launch import build_trainer
 
         # only when Train's own record is damaged or lags, or the trial continues a stray's
         resume_from = _checkpoint(adopted) if adopted else recover(train_storage, trial_id)
+        reports = TrainReports()
         trainer = build_trainer(
-            cfg, name=trial_id, storage_path=train_storage, callbacks=[SweepReportCallback()], listeners=listeners,
+            cfg, name=trial_id, storage_path=train_storage, callbacks=[reports], listeners=listeners,
             resume_from=resume_from,
             fold_groups=fold_groups,
         )
-        final = trainer.fit().metrics or {}  # the latest checkpoint's metrics (every report of rank 0 has one)
+        final = fit_reporting(trainer, reports).metrics or {}  # the latest checkpoint's metrics (every report of rank 0 has one)
     if final.get("diverged"):
         raise TrialDiverged(final.get("error", "the loss became non-finite"))
 

@@ -13,7 +13,9 @@ from tests.fixtures.cli import RaysweepProcess, checkpoint_epochs, wait_for
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 8
+# Inline epochs of this sweep take hundredths of a second: enough of them that a kill, polled every
+# 0.2 s, lands while one trial is part-way (8 were too few on CI: the sweep ended before the kill)
+EPOCHS = 30
 
 
 def checkpoint_dirs(storage: Path, sweep: str, trial: str) -> set[str]:
@@ -60,7 +62,7 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path, snapsho
         # (not one epoch short of the end: it could finish before the kill lands)
         progress = wait_for(
             run.while_running(lambda: (lambda e: e if any(v == EPOCHS for v in e.values()) and any(2 <= v <= EPOCHS - 3 for v in e.values()) else None)(checkpoint_epochs(storage, "killme"))),
-            timeout_s=400, what="one trial finished and one part-way",
+            timeout_s=400, what="one trial finished and one part-way", every_s=0.2,
         )
     finally:
         run.kill()
