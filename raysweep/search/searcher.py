@@ -121,7 +121,6 @@ class SweepSearcher(Searcher):
         self.fold_trials: dict[str, int] = {}  # tune trial id -> its trial number in fold_runs
         self.carried: dict[str, int] = {}  # an earlier segment's tune trial id -> its number here (`seed_from`)
         self._trials: dict[int, optuna.trial.Trial] = {}  # live Trial handles; not pickled
-        self._seen: set[str] = set()  # trials that reported to this process; not pickled
 
     # -- what Tune asks --------------------------------------------------------
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -207,7 +206,6 @@ class SweepSearcher(Searcher):
         if "epoch" not in result:
             return
         epoch = epoch_of(result)
-        self._seen.add(trial_id)
         if self._histories is not None:
             have = self.history.get(trial_id, {})
             for earlier in earlier_epochs(lambda: self._histories(trial_id), epoch, have):
@@ -372,7 +370,6 @@ class SweepSearcher(Searcher):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_trials"] = {}
-        state["_seen"] = set()
         return state
 
     def save(self, checkpoint_path: str) -> None:

@@ -59,7 +59,7 @@ def searcher_for(sweep: Sweep, train_storage: Optional[str] = None, seed_offset:
     return searcher, spec, num_configs * len(spec.replicas)
 
 
-def _tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSearcher, spec: SearchSpec, num_trials: int, tracking, register: Optional[str], segment: Optional[SweepLayout] = None):
+def make_tuner(sweep: Sweep, layout: SweepLayout, the_plan: Plan, searcher: SweepSearcher, spec: SearchSpec, num_trials: int, tracking, register: Optional[str], segment: Optional[SweepLayout] = None):
     """`segment`: the Tune experiment it runs (`raysweep.sweep.segments`), the sweep's own by default."""
     from ray import tune
 
@@ -128,7 +128,7 @@ def _prepare_env() -> None:
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 
 
-def _planned(sweep: Sweep, address: Optional[str], autoscaling: bool) -> Plan:
+def planned(sweep: Sweep, address: Optional[str], autoscaling: bool) -> Plan:
     from raysweep.connect import connect
 
     _prepare_env()
@@ -137,7 +137,7 @@ def _planned(sweep: Sweep, address: Optional[str], autoscaling: bool) -> Plan:
     return plan(sweep.config, cluster, nodes, sweep.config.resources.max_concurrent, autoscaling=autoscaling)
 
 
-def _tracking(sweep: Sweep, layout: SweepLayout, manifest: dict):
+def tracking_for(sweep: Sweep, layout: SweepLayout, manifest: dict):
     if not sweep.config.tracking.enabled:
         return None
     from raysweep.tracking.sweep import open_sweep
@@ -145,7 +145,7 @@ def _tracking(sweep: Sweep, layout: SweepLayout, manifest: dict):
     return open_sweep(sweep, layout, manifest)
 
 
-def _where(layout: SweepLayout, tracking) -> None:
+def show_where(layout: SweepLayout, tracking) -> None:
     """Where the results, the MLflow runs and the logs are (a line each, paths as typed)."""
     from raysweep.terminal import shown_path, shown_uri
 
@@ -162,24 +162,24 @@ def run_sweep(sweep: Sweep, *, storage: str = DEFAULT_STORAGE, name: Optional[st
         from raysweep.tracking.sweep import probe
 
         probe(sweep.config)  # an unreachable MLflow is refused before Ray starts
-    the_plan = _planned(sweep, address, autoscaling)
+    the_plan = planned(sweep, address, autoscaling)
     layout = SweepLayout.new(storage, name or sweep.name)
     searcher, spec, num_trials = searcher_for(sweep, layout.train_storage)
     manifest = manifest_for(
         sweep, num_trials=num_trials, num_configs=searcher.num_configs, replicas=len(spec.replicas),
         extra={STOPPING_RULE: scheduler_name(sweep.config.search)},  # `raysweep report` names it without importing Ray
     )
-    tracking = _tracking(sweep, layout, manifest)
+    tracking = tracking_for(sweep, layout, manifest)
     if tracking is not None:
         manifest.update(mlflow_uri=tracking.uri, mlflow_experiment_id=tracking.experiment_id, mlflow_parent_run_id=tracking.parent_run_id)
     layout.save(sweep, manifest)
-    tuner = _tuner(sweep, layout, the_plan, searcher, spec, num_trials, tracking, register)
+    tuner = make_tuner(sweep, layout, the_plan, searcher, spec, num_trials, tracking, register)
     print(f"sweep {layout.sweep_id}: {num_trials} trial(s), {the_plan.describe()}", flush=True)
-    _where(layout, tracking)
-    return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage))
+    show_where(layout, tracking)
+    return SweepOutcome(layout, the_plan, fit_tuner(tuner, layout, storage))
 
 
-def _fit(tuner, layout: SweepLayout, storage: str, **view):
+def fit_tuner(tuner, layout: SweepLayout, storage: str, **view):
     """`tuner.fit()`, with Ray's, Tune's and the trials' output going to the sweep's logs and only
     raysweep's own lines on the terminal (`raysweep.terminal`); raising `SweepInterrupted` when
     the user stopped it (Tune returns as usual). `view`: what a progress table restored on
@@ -213,14 +213,14 @@ def resume_sweep(name_or_path: str, *, storage: str = DEFAULT_STORAGE, address: 
     parts = segments(layout)
     segment = parts[-1]
     sweep = with_recorded_store(segment.load_sweep(), manifest)
-    the_plan = _planned(sweep, address, autoscaling)
-    tracking = _tracking(sweep, layout, manifest)
+    the_plan = planned(sweep, address, autoscaling)
+    tracking = tracking_for(sweep, layout, manifest)
     print(f"resuming sweep {layout.sweep_id}" + (f" ({segment.sweep_id})" if segment != layout else ""), flush=True)
-    _where(layout, tracking)
-    return _resumed(sweep, layout, segment, the_plan, tracking, storage, retry_errored, total=num_trials(manifest, len(parts) - 1))
+    show_where(layout, tracking)
+    return resumed(sweep, layout, segment, the_plan, tracking, storage, retry_errored, total=num_trials(manifest, len(parts) - 1))
 
 
-def _resumed(sweep: Sweep, layout: SweepLayout, segment: SweepLayout, the_plan: Plan, tracking, storage: str, retry_errored: bool, total: int) -> SweepOutcome:
+def resumed(sweep: Sweep, layout: SweepLayout, segment: SweepLayout, the_plan: Plan, tracking, storage: str, retry_errored: bool, total: int) -> SweepOutcome:
     """`Tuner.restore` of one segment's Tune experiment, run to its end."""
     from ray import tune
 
@@ -244,4 +244,4 @@ def _resumed(sweep: Sweep, layout: SweepLayout, segment: SweepLayout, the_plan: 
     )
     search = sweep.config.search
     view = dict(total=total, rule=scheduler_name(search), epochs=search.max_t or sweep.config.train.epochs)
-    return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage, **view))
+    return SweepOutcome(layout, the_plan, fit_tuner(tuner, layout, storage, **view))

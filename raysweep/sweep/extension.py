@@ -40,7 +40,7 @@ from typing import Optional
 
 from raysweep.config.load import Sweep
 from raysweep.errors import UserError
-from raysweep.sweep.experiment import SweepOutcome, _fit, _planned, _resumed, _tracking, _tuner, _where, searcher_for, with_recorded_store
+from raysweep.sweep.experiment import SweepOutcome, fit_tuner, planned, resumed, tracking_for, make_tuner, show_where, searcher_for, with_recorded_store
 from raysweep.sweep.layout import DEFAULT_STORAGE, SweepLayout
 from raysweep.sweep.segments import EXTENSIONS_KEY, extension_name, extensions, num_trials, segments, state_files, unfinished
 
@@ -78,8 +78,8 @@ def _finish(layout: SweepLayout, segment: SweepLayout, total: int, why: str, *, 
     manifest = layout.manifest()
     sweep = with_recorded_store(segment.load_sweep(), manifest)
     print(f"sweep {layout.sweep_id}: finishing its last part first ({why}), as raysweep resume would", flush=True)
-    the_plan = _planned(sweep, address, autoscaling)
-    _resumed(sweep, layout, segment, the_plan, _tracking(sweep, layout, manifest), storage, retry_errored=False, total=total)
+    the_plan = planned(sweep, address, autoscaling)
+    resumed(sweep, layout, segment, the_plan, tracking_for(sweep, layout, manifest), storage, retry_errored=False, total=total)
 
 
 def extend_sweep(layout: SweepLayout, sweep: Sweep, *, storage: str = DEFAULT_STORAGE, address: Optional[str] = None, autoscaling: bool = False, overrides: tuple[str, ...] = ()) -> SweepOutcome:
@@ -91,7 +91,7 @@ def extend_sweep(layout: SweepLayout, sweep: Sweep, *, storage: str = DEFAULT_ST
         _finish(layout, previous, num_trials(layout.manifest(), len(parts) - 1), why, storage=storage, address=address, autoscaling=autoscaling)
     manifest = layout.manifest()
     sweep = with_recorded_store(sweep, manifest)
-    the_plan = _planned(sweep, address, autoscaling)
+    the_plan = planned(sweep, address, autoscaling)
     number = len(parts)
     segment = SweepLayout(layout.uri, extension_name(number))
     searcher, spec, total = searcher_for(sweep, layout.train_storage, seed_offset=number)
@@ -105,15 +105,15 @@ def extend_sweep(layout: SweepLayout, sweep: Sweep, *, storage: str = DEFAULT_ST
     segment.save_sweep(sweep)
     manifest[EXTENSIONS_KEY] = [*extensions(manifest), record]
     layout.save_manifest(manifest)  # from here on the segment is the sweep's latest
-    tracking = _tracking(sweep, layout, manifest)
+    tracking = tracking_for(sweep, layout, manifest)
     if tracking is not None:
         from raysweep.tracking.sweep import record_extensions
 
         record_extensions(tracking, manifest[EXTENSIONS_KEY])
     _announce(layout, record, the_plan)
-    _where(layout, tracking)
-    tuner = _tuner(sweep, layout, the_plan, searcher, spec, total, tracking, register=None, segment=segment)
-    return SweepOutcome(layout, the_plan, _fit(tuner, layout, storage))
+    show_where(layout, tracking)
+    tuner = make_tuner(sweep, layout, the_plan, searcher, spec, total, tracking, register=None, segment=segment)
+    return SweepOutcome(layout, the_plan, fit_tuner(tuner, layout, storage))
 
 
 def _announce(layout: SweepLayout, record: dict, the_plan) -> None:
