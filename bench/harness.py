@@ -73,18 +73,21 @@ def validate_config(raw: dict, source: str):
     return validate(raw, source)
 
 
-def start_ray(num_cpus: Optional[int] = None, **kwargs) -> None:
-    """A local Ray instance for the benchmark, as the tests start theirs (no dashboard)."""
+def start_ray(num_cpus: Optional[int] = None, **kwargs) -> Optional[Path]:
+    """A local Ray instance for the benchmark, as the tests start theirs (no dashboard); returns
+    its session folder (where Ray and Ray Train write their logs), None if one was running."""
     import ray
 
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False, **kwargs)
-        # the epoch clock travels to Ray workers by value: `bench` is no installed package
-        import ray.cloudpickle
+    if ray.is_initialized():
+        return None
+    context = ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False, **kwargs)
+    # the epoch clock travels to Ray workers by value: `bench` is no installed package
+    import ray.cloudpickle
 
-        ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return Path(context.address_info["session_dir"])
 
 
 class EpochClock:

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import harness
 from harness import MemoryPeak, Spread, key_line, print_table
+from train_phases import STEPS, session_runs
 
 EPOCHS = 2
 ARMS = ("bare", "bare reused", "default", "tracking off", "train worker", "bare 2 CPUs", "DDP 2 workers")
@@ -256,10 +257,11 @@ def main(argv=None) -> int:
                 pieces["connect"].append(fresh(CONNECT))
                 pieces["train"].append(train_first_epoch(workdir, f"train{rep}"))
         harness.create_store(f"sqlite:///{workdir / 'mlflow.db'}")
-        harness.start_ray(num_cpus=2)
+        session = harness.start_ray(num_cpus=2)
         for rep in range(args.repeats):
             for arm in arms[rep % len(arms):] + arms[: rep % len(arms)]:  # rotate the order
                 got[arm].append(run_arm(arm, workdir, rep, args.trials, args.ddp_trials))
+        train_runs = session_runs(session) if session else []
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -291,6 +293,11 @@ def main(argv=None) -> int:
         key["train_worker_per_trial_s"] = per_trial("train worker", "bare").median
     if "DDP 2 workers" in arms:
         key["ddp2_per_trial_s"] = per_trial("DDP 2 workers", "bare 2 CPUs").median
+    if train_runs:
+        sizes = sorted({r["workers"] for r in train_runs})
+        steps = [s for s in [*STEPS.values(), "worker group shutdown"] if any(s in r for r in train_runs)]
+        print_table("each Ray Train run's start, from Train's own controller logs (seconds)", ["step", *(f"{n} worker(s)" for n in sizes)],
+                    [[step, *(Spread.of(r[step] for r in train_runs if r["workers"] == n and step in r).show(2, " s") for n in sizes)] for step in steps])
     if pieces["imports"]:
         split = [["import " + k, Spread.of(i[k] for i in pieces["imports"]).show(2, " s")] for k in pieces["imports"][0]]
         split.append(["ray.init (raysweep.connect: local, dashboard)", Spread.of(c["ray.init"] for c in pieces["connect"]).show(2, " s")])
