@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -198,6 +198,40 @@ def trial_times(path: str | Path) -> dict[str, list[float]]:
         "ends": [t for _, t in done],
         "errors": [r for r in records if r["event"] == "error"],
     }
+
+
+def bare_training(cfg, epochs: int, each_epoch: Optional[Callable[[int, float], None]] = None):
+    """The steps of a raysweep trial written plainly (data, model, a PyTorch loop): the bare
+    baseline of the start-up benchmarks, as a Tune trainable and as a fresh interpreter's
+    first epoch. Calls `each_epoch(epoch, val_accuracy)` after each epoch; returns the model."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from trainables.data.dataset import SampleDataset
+    from trainables.data.sources import load_samples
+    from trainables.data.splits import make_split
+    from trainables.models import build_model
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    samples = load_samples(cfg.data)
+    split = make_split(cfg.data, samples, None)
+    train = DataLoader(SampleDataset(samples, split.train), batch_size=cfg.train.batch_size, shuffle=True)
+    val = DataLoader(SampleDataset(samples, split.val), batch_size=cfg.train.batch_size * 2)
+    model = build_model(cfg.model, samples.num_classes, samples.in_chans)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.lr, momentum=0.9)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for x, y, _ in train:
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            correct = sum(int((model(x).argmax(1) == y).sum()) for x, y, _ in val)
+        if each_epoch is not None:
+            each_epoch(epoch, correct / len(split.val))
+    return model
 
 
 def tiny_trial_sweep(name: str, trials: int, *, epochs: int, at_once: int = 1, inline: Optional[bool] = None,

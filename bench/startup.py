@@ -57,33 +57,9 @@ def sweep_raw(name: str, trials: int, *, at_once: int = 2, epochs: int = EPOCHS,
 # -- the bare Tune function trainable ----------------------------------------------
 def bare_trial(config: dict, cfg=None) -> None:
     """The same steps as a raysweep trial, written plainly: data, model, a loop, reports."""
-    import torch
     from ray import tune
-    from torch.utils.data import DataLoader
 
-    from trainables.data.dataset import SampleDataset
-    from trainables.data.sources import load_samples
-    from trainables.data.splits import make_split
-    from trainables.models import build_model
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    samples = load_samples(cfg.data)
-    split = make_split(cfg.data, samples, None)
-    train = DataLoader(SampleDataset(samples, split.train), batch_size=cfg.train.batch_size, shuffle=True)
-    val = DataLoader(SampleDataset(samples, split.val), batch_size=cfg.train.batch_size * 2)
-    model = build_model(cfg.model, samples.num_classes, samples.in_chans)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.lr, momentum=0.9)
-    for epoch in range(cfg.train.epochs):
-        model.train()
-        for x, y, _ in train:
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            correct = sum(int((model(x).argmax(1) == y).sum()) for x, y, _ in val)
-        tune.report({"epoch": epoch + 1, "val/accuracy": correct / len(split.val)})
+    harness.bare_training(cfg, cfg.train.epochs, lambda epoch, accuracy: tune.report({"epoch": epoch, "val/accuracy": accuracy}))
 
 
 def run_bare(raw: dict, storage: Path, name: str, cpus: int, reuse: bool = False) -> None:
@@ -165,27 +141,12 @@ ray.shutdown()
 BARE_FIRST_EPOCH = """
 import json, sys, time
 t0 = time.time()
+sys.path.insert(0, "bench")
 import torch, yaml
-from torch.utils.data import DataLoader
+import harness
 from raysweep.config.load import validate
-from trainables.data.dataset import SampleDataset
-from trainables.data.sources import load_samples
-from trainables.data.splits import make_split
-from trainables.models import build_model
 cfg = validate(yaml.safe_load(open(sys.argv[1])), sys.argv[1])
-torch.set_num_threads(1)
-samples = load_samples(cfg.data)
-split = make_split(cfg.data, samples, None)
-train = DataLoader(SampleDataset(samples, split.train), batch_size=cfg.train.batch_size, shuffle=True)
-val = DataLoader(SampleDataset(samples, split.val), batch_size=cfg.train.batch_size * 2)
-model = build_model(cfg.model, samples.num_classes, samples.in_chans)
-opt = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.lr, momentum=0.9)
-model.train()
-for x, y, _ in train:
-    opt.zero_grad(); torch.nn.functional.cross_entropy(model(x), y).backward(); opt.step()
-model.eval()
-with torch.no_grad():
-    correct = sum(int((model(x).argmax(1) == y).sum()) for x, y, _ in val)
+model = harness.bare_training(cfg, 1)
 torch.save(model.state_dict(), sys.argv[2])
 print(json.dumps({"first epoch": time.time() - t0}))
 """

@@ -14,6 +14,11 @@ from raysweep.errors import ConfigError
 from raysweep.registry import suggest
 
 
+def _unknown(what: str, given: str, names, path: str) -> ConfigError:
+    """The one-line error for a name no registry holds, with the closest names."""
+    return ConfigError(f"unknown {what} {given!r}{suggest(given, names)}", path=path)
+
+
 @check
 def data_source_known(cfg: SweepConfig) -> None:
     from trainables.data.sources import SOURCES, required_fields
@@ -24,14 +29,12 @@ def data_source_known(cfg: SweepConfig) -> None:
             raise ConfigError(f"required for data.kind {cfg.data.kind!r}", path=f"data.{key}")
 
 
-
 @check
 def model_known(cfg: SweepConfig) -> None:
     from trainables.models import model_exists, model_names
 
     if not model_exists(cfg.model.name):
-        raise ConfigError(f"unknown model {cfg.model.name!r}{suggest(cfg.model.name, model_names())}", path="model.name")
-
+        raise _unknown("model", cfg.model.name, model_names(), "model.name")
 
 
 @check
@@ -39,7 +42,6 @@ def loss_known(cfg: SweepConfig) -> None:
     from trainables.losses import LOSSES
 
     LOSSES.get(cfg.loss.name, path="loss.name")
-
 
 
 @check
@@ -54,15 +56,13 @@ def loss_serves_task(cfg: SweepConfig) -> None:
     raise ConfigError(f"loss {name!r} needs {loss_needs(name)}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")
 
 
-
 @check
 def optimizer_known(cfg: SweepConfig) -> None:
     from trainables.optim import optimizer_names, resolve_optimizer_name
 
     name = resolve_optimizer_name(cfg.optimizer.name)
     if name not in optimizer_names():
-        raise ConfigError(f"unknown optimizer {cfg.optimizer.name!r}{suggest(cfg.optimizer.name, optimizer_names())}", path="optimizer.name")
-
+        raise _unknown("optimizer", cfg.optimizer.name, optimizer_names(), "optimizer.name")
 
 
 @check
@@ -72,13 +72,11 @@ def scheduler_known(cfg: SweepConfig) -> None:
     SCHEDULERS.get(cfg.scheduler.name, path="scheduler.name")
 
 
-
 @check
 def augment_known(cfg: SweepConfig) -> None:
     from trainables.augment import PRESETS
 
     PRESETS.get(cfg.augment.preset, path="augment.preset")
-
 
 
 @check

@@ -18,6 +18,9 @@ and the layouts the reports' data ship in (`tests/trainables/test_layouts.py`):
     x, y = split_pixel_files(tmp_path, n=12, shape=(4, 3, 3))           # X_train.csv, y_train.csv
     path, root = id_manifest(tmp_path, ids, labels, header=("image_id", "labels"), suffix=".jpg")
     path, root = hpa_channel_files(tmp_path, ids, labels, sizes=[...])  # Kaggle HPA 2018 / 2021
+
+and, to read them back as a sweep would: `load(**data)` (the samples) and `error(**data)` (the
+one-line `DataError` that bad data gives).
 """
 
 from __future__ import annotations
@@ -274,3 +277,22 @@ def hpa_channel_files(tmp: Path, ids: Sequence[str], labels: Sequence[str], *, h
         for c, channel in enumerate(channels):
             write_image(root / f"{sample}_{channel}.png", sizes[k % len(sizes)], 1, seed=k * 16 + c)
     return write_csv(tmp / f"{name}.csv", header, zip(ids, labels)), root
+
+
+def load(**data):
+    """The samples a sweep whose `data` section is `data` reads."""
+    from raysweep.config.sections.data import DataConfig
+    from trainables.data.sources import load_samples
+
+    return load_samples(DataConfig(**data))
+
+
+def error(**data) -> str:
+    """The one line of the `DataError` that reading `data` raises (fails if none is raised)."""
+    import pytest
+
+    from raysweep.errors import DataError
+
+    with pytest.raises(DataError) as info:
+        load(**data)
+    return info.value.line()

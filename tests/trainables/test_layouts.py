@@ -6,20 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raysweep.config.sections.data import DataConfig
 from raysweep.errors import DataError
 from tests.trainables import data_factory as make
-from trainables.data.sources import load_samples
-
-
-def load(**data):
-    return load_samples(DataConfig(**data))
-
-
-def error(**data) -> str:
-    with pytest.raises(DataError) as info:
-        load(**data)
-    return info.value.line()
+from tests.trainables.data_factory import error, load
 
 
 # -- manifests of ids --------------------------------------------------------------

@@ -8,19 +8,10 @@ from PIL import Image
 from raysweep.config.sections.data import DataConfig
 from raysweep.errors import ConfigError, DataError
 from tests.trainables import data_factory as make
+from tests.trainables.data_factory import error, load
 from trainables.data.samples import to_uint8
-from trainables.data.sources import SOURCES, load_samples, required_fields
+from trainables.data.sources import SOURCES, required_fields
 from trainables.data.stores import read_image
-
-
-def load(**data):
-    return load_samples(DataConfig(**data))
-
-
-def error(**data) -> str:
-    with pytest.raises(DataError) as info:
-        load(**data)
-    return info.value.line()
 
 
 def test_every_file_source_declares_what_it_requires():
