@@ -187,13 +187,14 @@ def trial_clock(path: str | Path, base: Optional[type] = None) -> type:
 
 def trial_times(path: str | Path) -> dict[str, list[float]]:
     """From a `trial_clock` file: `gaps` between consecutive completions, each trial's `spans`
-    (start to completion), the `starts` and `ends`, and the number of `errors`."""
+    (start to completion) in the order the trials started, the `starts` and `ends`, and the
+    number of `errors`."""
     records = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()] if Path(path).exists() else []
     starts = {r["trial"]: r["t"] for r in records if r["event"] == "start"}
     done = [(r["trial"], r["t"]) for r in records if r["event"] == "complete"]
     return {
         "gaps": [b - a for (_, a), (_, b) in zip(done, done[1:])],
-        "spans": [t - starts[tid] for tid, t in done if tid in starts],
+        "spans": [t - starts[tid] for tid, t in sorted(done, key=lambda d: starts.get(d[0], d[1])) if tid in starts],
         "starts": sorted(starts.values()),
         "ends": [t for _, t in done],
         "errors": [r for r in records if r["event"] == "error"],
