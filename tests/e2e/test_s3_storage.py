@@ -22,8 +22,12 @@ def s3_checkpoint_epochs(uri: str) -> dict[str, int]:
     for info in fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True, allow_not_found=True)):
         if info.base_name == "meta.json" and "/train/" in info.path:
             trial = info.path.split("/train/")[1].split("/")[0]
-            with fs.open_input_stream(info.path) as f:
-                out[trial] = max(out.get(trial, 0), json.loads(f.read())["epoch"])
+            try:
+                with fs.open_input_stream(info.path) as f:
+                    epoch = json.loads(f.read())["epoch"]
+            except OSError:  # a checkpoint the trial pruned between the listing and the read
+                continue
+            out[trial] = max(out.get(trial, 0), epoch)
     return out
 
 
