@@ -256,8 +256,10 @@ class MlflowCallback(Callback):
             # without waiting): the epochs it lacks come from the checkpoint before it ends
             self._log_result(trial_id, last, int(time.time() * 1000))
         run, folds = runs
-        end_trial(self._client, run, list(folds.values()), status, tags)
+        # artifacts before the end: a run that reads ended has them all. A driver killed between
+        # the two leaves the run open, and the next driver's `_settle` logs them again and ends it
         self._log_trial_artifacts(trial_id, run, int(last.get("epoch", 0)) or None)
+        end_trial(self._client, run, list(folds.values()), status, tags)
 
     def _log_trial_artifacts(self, trial_id: str, run: str, judged: Optional[int]) -> None:
         """The best checkpoint up to the epoch Tune judged, its config and reports, and the
@@ -265,8 +267,6 @@ class MlflowCallback(Callback):
         from raysweep.sweep.checkpoints import trial_history
         from raysweep.tracking import artifacts
 
-        if self._client.list_artifacts(run, "report"):
-            return  # logged before a resume
         history = [h for h in trial_history(self.train_storage, trial_id) if judged is None or h.get("epoch", 0) <= judged]
         best = artifacts.best_checkpoint(self.train_storage, trial_id, self.metric, self.mode, max_epoch=judged)
         # no checkpoint up to the judged epoch may have survived: the curves still tell the trial
