@@ -59,9 +59,11 @@ def test_killed_sweep_resumes_without_losing_or_repeating_work(tmp_path, snapsho
     run = RaysweepProcess(["run", str(sweep_file), "--storage", str(storage)], cwd=tmp_path, env={**SNAPSHOTS[snapshots], **OWN_STORE})
     try:
         # kill once one trial has finished and another is part-way through, with epochs to go
-        # (not one epoch short of the end: it could finish before the kill lands)
+        # (not one epoch short of the end: it could finish before the kill lands), and a third
+        # trial, started after the first two (so after the sweep's first snapshot), has a
+        # checkpoint: with an hour between snapshots that one is a stray whichever trial is part-way
         progress = wait_for(
-            run.while_running(lambda: (lambda e: e if any(v == EPOCHS for v in e.values()) and any(2 <= v <= EPOCHS - 3 for v in e.values()) else None)(checkpoint_epochs(storage, "killme"))),
+            run.while_running(lambda: (lambda e: e if len(e) >= 3 and any(v == EPOCHS for v in e.values()) and any(2 <= v <= EPOCHS - 3 for v in e.values()) else None)(checkpoint_epochs(storage, "killme"))),
             timeout_s=400, what="one trial finished and one part-way", every_s=0.2,
         )
     finally:
