@@ -2,8 +2,8 @@
 optimizer, schedule or augmentation preset that does not exist, or a loss that cannot
 serve the task. Registered with `raysweep.config.checks` when this module is imported,
 which the commands do (`raysweep.commands.load_checked`), not the config loader: the
-schema stays apart from torch. The registries are imported inside each check, so the
-checks that read only the config run (and refuse) before torch and timm are loaded.
+schema stays apart from torch. The names come from the registries' catalogue
+(`trainables.catalog`), so checking a sweep imports neither torch, timm nor albumentations.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from raysweep.config.checks import check
 from raysweep.config.schema import SweepConfig
 from raysweep.errors import ConfigError
 from raysweep.registry import suggest
+from trainables.catalog import current
 
 
 def _unknown(what: str, given: str, names, path: str) -> ConfigError:
@@ -31,52 +32,50 @@ def data_source_known(cfg: SweepConfig) -> None:
 
 @check
 def model_known(cfg: SweepConfig) -> None:
-    from trainables.models import model_exists, model_names
-
-    if not model_exists(cfg.model.name):
-        raise _unknown("model", cfg.model.name, model_names(), "model.name")
+    catalog = current()
+    if not catalog.model_exists(cfg.model.name):
+        raise _unknown("model", cfg.model.name, catalog.models, "model.name")
 
 
 @check
 def loss_known(cfg: SweepConfig) -> None:
-    from trainables.losses import LOSSES
-
-    LOSSES.get(cfg.loss.name, path="loss.name")
+    names = current().losses
+    if cfg.loss.name not in names:
+        raise _unknown("loss", cfg.loss.name, names, "loss.name")
 
 
 @check
 def loss_serves_task(cfg: SweepConfig) -> None:
     """A declared task the loss cannot serve (an `auto` task is known only once the data is read)."""
-    from trainables.losses import LOSSES, loss_needs, loss_tasks
-
+    losses = current().losses
     task, name = cfg.data.task, cfg.loss.name
-    if task == "auto" or task in loss_tasks(name):
+    if task == "auto" or task in losses[name].tasks:
         return
-    fitting = [other for other in LOSSES.names() if task in loss_tasks(other)]
-    raise ConfigError(f"loss {name!r} needs {loss_needs(name)}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")
+    fitting = [other for other in sorted(losses) if task in losses[other].tasks]
+    raise ConfigError(f"loss {name!r} needs {losses[name].needs}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")
 
 
 @check
 def optimizer_known(cfg: SweepConfig) -> None:
-    from trainables.optim import optimizer_names, resolve_optimizer_name
+    from trainables.optim_names import resolve_optimizer_name
 
-    name = resolve_optimizer_name(cfg.optimizer.name)
-    if name not in optimizer_names():
-        raise _unknown("optimizer", cfg.optimizer.name, optimizer_names(), "optimizer.name")
+    names = current().optimizers
+    if resolve_optimizer_name(cfg.optimizer.name) not in names:
+        raise _unknown("optimizer", cfg.optimizer.name, names, "optimizer.name")
 
 
 @check
 def scheduler_known(cfg: SweepConfig) -> None:
-    from trainables.optim import SCHEDULERS
-
-    SCHEDULERS.get(cfg.scheduler.name, path="scheduler.name")
+    names = current().schedulers
+    if cfg.scheduler.name not in names:
+        raise _unknown("scheduler", cfg.scheduler.name, names, "scheduler.name")
 
 
 @check
 def augment_known(cfg: SweepConfig) -> None:
-    from trainables.augment import PRESETS
-
-    PRESETS.get(cfg.augment.preset, path="augment.preset")
+    names = current().augment_presets
+    if cfg.augment.preset not in names:
+        raise _unknown("augmentation preset", cfg.augment.preset, names, "augment.preset")
 
 
 @check
@@ -92,8 +91,7 @@ def refuse_unreported_metrics(cfg: SweepConfig, task: str, classes) -> None:
     `classes` (None: not known yet, and any per-class key passes), naming the closest key."""
     import difflib
 
-    from trainables.metrics import PER_CLASS
-    from trainables.trainer import reported_metrics
+    from trainables.metric_names import PER_CLASS, reported_metrics
 
     reported = reported_metrics(cfg, task, classes)
     for metric in cfg.search.metrics:

@@ -7,35 +7,15 @@ once: the figures are exactly those of a single-process evaluation.
 
 from __future__ import annotations
 
-import re
 import warnings
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy.special import expit
 from sklearn import metrics as skm
 
 
-SCALARS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy")
-RANKING = ("auroc", "map")  # binary and multi-label tasks
-PER_CLASS = ("precision", "recall", "f1")  # `<name>/<class>`, the class's name through `metric_key`
-TASKS = ("binary", "multiclass", "multilabel")
-
-
-def metric_names(task: str, classes: Optional[Sequence[str]], *, tuned_threshold: bool = False) -> list[str]:
-    """The names `classification_metrics` may return for `task`; the per-class ones for
-    `classes` (none when the classes are not known yet)."""
-    names = list(SCALARS)
-    if task in ("binary", "multilabel"):
-        names += RANKING
-    if task == "multilabel" and tuned_threshold:
-        names.append("threshold_mean")
-    return names + [f"{kind}/{metric_key(c)}" for kind in PER_CLASS for c in (classes or ())]
-
-
-def metric_key(name: str) -> str:
-    """A class name made safe for MLflow and Tune metric keys."""
-    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", str(name))
+from trainables.metric_names import metric_key
 
 
 def sigmoid(scores: np.ndarray) -> np.ndarray:

@@ -36,24 +36,31 @@ from timm.scheduler.scheduler import Scheduler
 
 from raysweep.config.sections.training import OptimizerConfig, SchedulerConfig
 from raysweep.registry import Registry
-
-# raysweep names that are spelled differently in timm, each registered with timm's name
-OPTIMIZER_ALIASES: Registry[str] = Registry("optimizer alias")
-OPTIMIZER_ALIASES.register("ranger")("lookahead_radam")
-
-
-def resolve_optimizer_name(name: str, nesterov: bool = False) -> str:
-    name = OPTIMIZER_ALIASES.get(name) if name in OPTIMIZER_ALIASES else name
-    if name == "sgd":
-        # timm's "sgd" is Nesterov SGD; the reports' SGD is classical momentum unless asked
-        return "nesterov" if nesterov else "momentum"
-    return name
-
+from trainables.optim_names import COMMON_KEYS, OPTIMIZER_ALIASES, resolve_optimizer_name
 
 def optimizer_names() -> list[str]:
     names = set(timm_optim.list_optimizers())
     names |= {f"lookahead_{n}" for n in names} | set(OPTIMIZER_ALIASES)
     return sorted(names)
+
+
+def optimizer_keys(name: str) -> set[str]:
+    """The `optimizer.*` keys that mean something to optimizer `name` (timm's record of it:
+    momentum, betas, eps), so a search over several optimizers samples each key only where it applies."""
+    keys = set(COMMON_KEYS)
+    try:
+        info = timm_optim.get_optimizer_info(resolve_optimizer_name(name).removeprefix("lookahead_"))
+    except (KeyError, ValueError):
+        return keys
+    if info.has_momentum:
+        keys.add("momentum")
+    if info.has_betas:
+        keys.add("betas")
+    if info.has_eps:
+        keys.add("eps")
+    if name == "sgd":
+        keys.add("nesterov")
+    return keys
 
 
 def optimizer_kwargs(cfg: OptimizerConfig) -> dict:

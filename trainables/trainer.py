@@ -31,30 +31,9 @@ from trainables.data.sources import load_samples
 from trainables.data.splits import make_split
 from trainables.fold import EpochStats, FoldRun, NonFiniteLoss, amp_ignored_line, image_size
 from trainables.fold_groups import FoldGroupSession, group_folds, to_main
+from trainables.metric_names import CV_SCALARS, per_trial_cv
 from trainables.metrics import classification_metrics, nll, tune_thresholds
 from trainables.session import Session, TrialStopped
-
-# scalar metrics that get a fold mean and standard deviation under cross-validation
-CV_SCALARS = ("loss", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "balanced_accuracy", "auroc", "map")
-
-
-EPOCH_KEYS = ("epoch", "train/loss", "lr", "epoch_time_s", "images_per_s")  # beside val/*, every epoch
-
-
-def reported_metrics(cfg: SweepConfig, task: str, classes: Optional[Sequence[str]]) -> set[str]:
-    """Every key a trainer of `cfg` reports each epoch, for data of `task` ("auto": any task)
-    and `classes` (None: not known yet, and then no per-class key is listed)."""
-    from trainables.metrics import TASKS, metric_names
-
-    val = {"loss"}
-    for t in TASKS if task == "auto" else (task,):
-        val.update(metric_names(t, classes, tuned_threshold=cfg.train.tune_threshold))
-    names = {*EPOCH_KEYS, *(f"val/{n}" for n in val)}
-    if per_trial_cv(cfg):
-        names.update(f"val/{n}_std" for n in CV_SCALARS if n in val)
-        names.update(f"fold{k}/val/{n}" for k in range(cfg.data.folds) for n in CV_SCALARS if n in val)
-    return names
-
 
 def progress_line(metrics: dict[str, Any], cfg: SweepConfig) -> str:
     keys = ("train/loss", "val/loss", cfg.search.primary_metric)
@@ -64,10 +43,6 @@ def progress_line(metrics: dict[str, Any], cfg: SweepConfig) -> str:
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def per_trial_cv(cfg: SweepConfig) -> bool:
-    return cfg.search.cv is not None and cfg.search.cv.mode == "per_trial"
 
 
 # The data the last trainer in this process loaded, by its data config: a Tune trial actor

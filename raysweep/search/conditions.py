@@ -5,7 +5,8 @@ where that variant is chosen.
 `loss.name` with `loss.gamma: {uniform: [0.5, 3]}` samples gamma only for the
 losses that take it. Each conditional section has a selector (`name`) and a
 function telling which of its keys apply to a chosen name; the losses' keys
-come from the loss factories' own signatures.
+come from the loss factories' own signatures, the optimizers' from timm's record of each,
+both read through the registries' catalogue (`trainables.catalog`: no torch in the driver).
 """
 
 from __future__ import annotations
@@ -20,31 +21,17 @@ SECTIONS: Registry[Applies] = Registry("conditional section")
 
 @SECTIONS.register("loss")
 def _loss(name: str) -> set[str]:
-    from trainables.losses import LOSSES, loss_params
+    from trainables.catalog import current
 
-    return loss_params(name) if name in LOSSES else set()
+    caps = current().losses.get(name)
+    return set(caps.params) if caps else set()
 
 
 @SECTIONS.register("optimizer")
 def _optimizer(name: str) -> set[str]:
-    from timm import optim as timm_optim
+    from trainables.catalog import current
 
-    from trainables.optim import resolve_optimizer_name
-
-    keys = {"lr", "weight_decay"}
-    try:
-        info = timm_optim.get_optimizer_info(resolve_optimizer_name(name).removeprefix("lookahead_"))
-    except (KeyError, ValueError):
-        return keys
-    if info.has_momentum:
-        keys.add("momentum")
-    if info.has_betas:
-        keys.add("betas")
-    if info.has_eps:
-        keys.add("eps")
-    if name == "sgd":
-        keys.add("nesterov")
-    return keys
+    return current().optimizer_keys(name)
 
 
 _WARMUP = {"warmup_epochs", "warmup_lr"}

@@ -2,7 +2,7 @@
 small Ray Tune scheduler.
 
     pruner = build_pruner(search, max_t)                  # given to the searcher's study
-    scheduler = build_trial_scheduler(search, epochs, searcher)   # given to Tune
+    scheduler = build_trial_scheduler(search, epochs, searcher)   # given to Tune (`tune_scheduler`)
 
 | `scheduler:` | Optuna pruner                                     | parameters                       |
 |--------------|---------------------------------------------------|----------------------------------|
@@ -36,38 +36,16 @@ learning curve; per-trial CV reports the folds' mean each epoch, which the prune
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 import optuna
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from raysweep.config.sections.run import SearchConfig
 from raysweep.registry import Registry
 
-if TYPE_CHECKING:
-    from raysweep.search.searcher import SweepSearcher
-
 TIME_ATTR = "epoch"
 PrunerFactory = Callable[[SearchConfig, int], Optional[optuna.pruners.BasePruner]]  # (search section, max epochs)
 TRIAL_SCHEDULERS: Registry[PrunerFactory] = Registry("trial scheduler")
-
-
-class PrunerScheduler(FIFOScheduler):
-    """Stops a trial when its searcher's study prunes it (`SweepSearcher.should_stop`), or at
-    `max_t`. All its state is the searcher's: this object is the one Tune pickled in `tuner.pkl`
-    together with the searcher (one pickle, so the reference survives), and `Tuner.restore` loads
-    the searcher's newest state into that same object (`Searcher.restore` updates it in place)."""
-
-    def __init__(self, searcher: "SweepSearcher", *, max_t: int):
-        super().__init__()
-        self.searcher = searcher
-        self.max_t = max_t
-
-    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        # Tune asks its scheduler before its searcher: `should_stop` records the result first
-        if self.searcher.should_stop(trial.trial_id, result) or result.get(TIME_ATTR, 0) >= self.max_t:
-            return TrialScheduler.STOP
-        return TrialScheduler.CONTINUE
 
 
 def _rate(search: SearchConfig) -> int:
@@ -117,8 +95,12 @@ def build_pruner(search: SearchConfig, max_t: int) -> Optional[optuna.pruners.Ba
     return TRIAL_SCHEDULERS.get(scheduler_name(search), path="search.scheduler")(search, max_t)
 
 
-def build_trial_scheduler(search: SearchConfig, epochs: int, searcher: "SweepSearcher") -> TrialScheduler:
-    """The Tune scheduler that stops the trials `searcher`'s pruner prunes (FIFO for `none`)."""
-    if scheduler_name(search) == "none":
-        return FIFOScheduler()
-    return PrunerScheduler(searcher, max_t=search.max_t or epochs)
+def __getattr__(name: str):
+    # a sweep started before the Tune-facing scheduler moved to `tune_scheduler` has it pickled
+    # under this module's name in its `tuner.pkl`; loading the class lazily keeps this module
+    # free of Ray Tune (and so of the Ray Train modules Tune imports) for `raysweep validate`
+    if name == "PrunerScheduler":
+        from raysweep.search.tune_scheduler import PrunerScheduler
+
+        return PrunerScheduler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -157,7 +157,7 @@ class SweepSearcher(Searcher):
         if len(config.outcomes) == len(self.spec.replicas):
             self._tell(config)
 
-    # -- early stopping: what `raysweep.search.schedulers.PrunerScheduler` asks --------------
+    # -- early stopping: what `raysweep.search.tune_scheduler.PrunerScheduler` asks --------------
     def should_stop(self, trial_id: str, result: dict) -> bool:
         """Whether the study's pruner stopped this Tune trial, at this result or before. Tune
         asks its scheduler before its searcher (and, for a result it stops at, never calls

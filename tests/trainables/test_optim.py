@@ -43,7 +43,8 @@ def test_optimizer_class_and_hyperparameters(fields, cls, expected):
 
 
 def test_optimizer_aliases_are_registered_names():
-    from trainables.optim import OPTIMIZER_ALIASES, optimizer_names, resolve_optimizer_name
+    from trainables.optim import optimizer_names
+    from trainables.optim_names import OPTIMIZER_ALIASES, resolve_optimizer_name
 
     assert list(OPTIMIZER_ALIASES) == ["ranger"] and "ranger" in optimizer_names()
     assert resolve_optimizer_name("ranger") == "lookahead_radam" and resolve_optimizer_name("adamw") == "adamw"

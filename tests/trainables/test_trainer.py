@@ -57,7 +57,7 @@ def test_trains_and_reports_every_epoch_with_a_checkpoint(sweep_file, tmp_path):
 def test_the_keys_reported_are_those_reported_metrics_names(sweep_file, tmp_path, sections):
     """`search.metric` is checked against `reported_metrics` (trainables.checks): it must name
     exactly what an epoch reports, per-class keys from the data's classes."""
-    from trainables.trainer import reported_metrics
+    from trainables.metric_names import reported_metrics
 
     cfg = config(sweep_file, **{"train": {"epochs": 1}, **sections})
     trainer = Trainer(cfg, LocalSession(tmp_path))
