@@ -169,3 +169,12 @@ def test_under_fold_as_trial_each_fold_is_judged_on_its_own_values(sweep_file, t
     searcher2, scheduler2 = resumed(tuner_pkl, searcher, tmp_path)
     assert decision(searcher2, scheduler2, "c0", 1, 0.1) == TrialScheduler.STOP
     assert [t.state for t in searcher2.fold_runs.trials][:4] == [optuna.trial.TrialState.COMPLETE] * 4
+
+
+def test_a_tuner_pickle_from_before_the_move_still_finds_the_scheduler_class():
+    """Sweeps started before `PrunerScheduler` moved to `tune_scheduler` name it under
+    `raysweep.search.schedulers` in their `tuner.pkl` (a GLOBAL opcode: module, then name)."""
+    import pickle
+
+    old = b"craysweep.search.schedulers\nPrunerScheduler\n."
+    assert pickle.loads(old) is PrunerScheduler
