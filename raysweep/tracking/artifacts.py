@@ -36,12 +36,35 @@ def _figure():
     return plt
 
 
+# The per-trial figures are drawn on the sweep driver as each trial ends, hundreds of times a
+# sweep: a bare `Figure` (no pyplot figure manager to close), margins sized from the labels
+# instead of `tight_layout` (a quarter of the drawing time), and light PNG compression (these
+# are small flat-colour images: the default level costs more than it saves).
+PNG = {"dpi": 100, "pil_kwargs": {"compress_level": 1}}
+CHAR_IN = 0.075  # inches per character of a 10-pt tick label, for the margins
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on cluster nodes
+    fig.savefig(path, **PNG)
+
+
 def confusion_png(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> None:
-    plt = _figure()
+    from matplotlib.figure import Figure
+
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2), max(3.5, 0.5 * n + 1.5)))
+    longest = max((len(c) for c in classes), default=1)
+    rotate = n > 10
+    left = 0.45 + CHAR_IN * longest  # the y tick labels, then "true"
+    bottom = 0.45 + (CHAR_IN * longest if rotate else 0.2)
+    side = max(2.5, 0.5 * n)
+    width, height = left + side + 0.3, bottom + side + 0.4
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_axes((left / width, bottom / height, side / width, side / height))
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
+    ax.set_xticks(range(n), classes, rotation=90 if rotate else 0)
     ax.set_yticks(range(n), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -51,27 +74,25 @@ def confusion_png(matrix: np.ndarray, classes: list[str], path: Path, title: str
         for i in range(n):
             for j in range(n):
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if matrix[i, j] > top / 2 else "black", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def curves_png(history: list[dict], metric: str, path: Path) -> None:
-    plt = _figure()
+    from matplotlib.figure import Figure
+
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.96, wspace=0.18)
+    axes = fig.subplots(1, 2)
     for key in ("train/loss", "val/loss"):
         axes[0].plot(epochs, [h.get(key) for h in history], marker="o", label=key)
-    axes[0].set_xlabel("epoch")
-    axes[0].legend()
     for key in dict.fromkeys([metric, "val/accuracy", "val/macro_f1"]):
         if any(key in h for h in history):
             axes[1].plot(epochs, [h.get(key) for h in history], marker="o", label=key)
-    axes[1].set_xlabel("epoch")
-    axes[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    for ax, corner in zip(axes, ("upper right", "lower right")):  # a fixed corner: "best" searches
+        ax.set_xlabel("epoch")
+        ax.legend(loc=corner)
+    _save(fig, path)
 
 
 def local_artifact_dir(artifact_uri: str) -> Optional[Path]:
