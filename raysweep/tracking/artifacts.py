@@ -144,17 +144,19 @@ def log_trial_artifacts(client, run_id: str, checkpoint: Optional[Path], metric:
     from trainables.checkpoint_files import CONFIG_FILE
 
     with tempfile.TemporaryDirectory() as out:
-        files = []
+        # laid out as the run holds them, then logged in one call (each call looks the run up)
+        report = Path(out, "report")
+        report.mkdir()
         if checkpoint is not None:
             log_checkpoint_files(client, run_id, checkpoint)
             config = json.loads((checkpoint / CONFIG_FILE).read_text())
-            client.log_text(run_id, yaml.safe_dump(config, sort_keys=False), "config.yaml")
-            files = trial_report_files(checkpoint, metric, Path(out), history=history or None)
+            Path(out, "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+            trial_report_files(checkpoint, metric, report, history=history or None)
         elif history:
-            files = [Path(out, "learning_curves.png")]
-            curves_png(history, metric, files[0])
-        for path in files:
-            client.log_artifact(run_id, str(path), "report")
+            curves_png(history, metric, report / "learning_curves.png")
+        else:
+            return
+        client.log_artifacts(run_id, out)
 
 
 def trial_report_files(checkpoint: Path, metric: str, out: Path, history: Optional[list[dict]] = None) -> list[Path]:

@@ -145,15 +145,17 @@ class MlflowTrialLogger:
         from raysweep.tracking.runs import INTERRUPTED_TAG, fold_run, logged_steps, trial_run
 
         c, t = self._client, self.target
-        self.run_id, _ = trial_run(c, t.experiment_id, t.sweep_id, t.parent_run_id, self.trial_id, self.run_name)
-        run = c.get_run(self.run_id)
-        if run.info.status != "RUNNING":
-            c.update_run(self.run_id, status="RUNNING")  # a resumed trial continues its run
-        if INTERRUPTED_TAG in run.data.tags:
-            c.delete_tag(self.run_id, INTERRUPTED_TAG)
-        missing = {k: v for k, v in params.items() if k not in run.data.params}
+        self.run_id, created = trial_run(c, t.experiment_id, t.sweep_id, t.parent_run_id, self.trial_id, self.run_name)
+        missing = params
+        if not created:  # a resumed trial continues its run
+            run = c.get_run(self.run_id)
+            if run.info.status != "RUNNING":
+                c.update_run(self.run_id, status="RUNNING")
+            if INTERRUPTED_TAG in run.data.tags:
+                c.delete_tag(self.run_id, INTERRUPTED_TAG)
+            missing = {k: v for k, v in params.items() if k not in run.data.params}
         _log_params(c, self.run_id, missing)
-        steps = logged_steps if self.log_epochs else (lambda *_: set())
+        steps = logged_steps if self.log_epochs and not created else (lambda *_: set())
         self._logged[self.run_id] = steps(c, self.run_id, STEP_KEY)
         for k in range(n_folds):
             self.fold_runs[k], _ = fold_run(c, t.experiment_id, t.sweep_id, self.run_id, k, f"{self.run_name}-fold{k}")
