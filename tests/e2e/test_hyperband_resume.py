@@ -5,7 +5,6 @@ The uninterrupted run is the searcher and scheduler `raysweep run` builds, in th
 the killed-and-resumed sweep's own per-epoch values in the order its trials ran (one at a time):
 the training itself need not be bit-for-bit repeatable for the test to hold."""
 
-import json
 import pickle
 from pathlib import Path
 

@@ -1,13 +1,11 @@
 """The searcher on its own (no Ray cluster): what it suggests and what it tells Optuna."""
 
-import pickle
 
 import pytest
 from optuna.trial import TrialState
 
 from raysweep.config import load_sweep
 from raysweep.search.searcher import SweepSearcher
-from raysweep.search.space import SearchSpec
 from raysweep.sweep.experiment import searcher_for
 from tests.conftest import tiny_config
 

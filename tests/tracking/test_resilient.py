@@ -1,6 +1,5 @@
 """Background MLflow calls: order kept, transient failures retried, bugs not retried forever."""
 
-import threading
 import time
 
 from raysweep.tracking.resilient import ResilientLogger, transient
