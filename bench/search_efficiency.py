@@ -107,7 +107,7 @@ def run_method(job: tuple) -> dict:
     from ray.tune.search import Searcher
 
     from raysweep.commands import load_checked
-    from raysweep.search.tune_scheduler import build_trial_scheduler
+    from raysweep.search.schedulers import build_trial_scheduler
     from raysweep.sweep.experiment import searcher_for
     from trainables.session import Session
     from trainables.trainer import Trainer

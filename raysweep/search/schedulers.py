@@ -2,7 +2,7 @@
 small Ray Tune scheduler.
 
     pruner = build_pruner(search, max_t)                  # given to the searcher's study
-    scheduler = build_trial_scheduler(search, epochs, searcher)   # given to Tune (`tune_scheduler`)
+    scheduler = build_trial_scheduler(search, epochs, searcher)   # given to Tune
 
 | `scheduler:` | Optuna pruner                                     | parameters                       |
 |--------------|---------------------------------------------------|----------------------------------|
@@ -36,14 +36,18 @@ learning curve; per-trial CV reports the folds' mean each epoch, which the prune
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import optuna
 
 from raysweep.config.sections.run import SearchConfig
 from raysweep.registry import Registry
 
-TIME_ATTR = "epoch"
+if TYPE_CHECKING:
+    from ray.tune.schedulers import TrialScheduler
+
+    from raysweep.search.searcher import SweepSearcher
+
 PrunerFactory = Callable[[SearchConfig, int], Optional[optuna.pruners.BasePruner]]  # (search section, max epochs)
 TRIAL_SCHEDULERS: Registry[PrunerFactory] = Registry("trial scheduler")
 
@@ -93,6 +97,17 @@ def build_pruner(search: SearchConfig, max_t: int) -> Optional[optuna.pruners.Ba
     if len(search.metrics) > 1:
         return None
     return TRIAL_SCHEDULERS.get(scheduler_name(search), path="search.scheduler")(search, max_t)
+
+
+def build_trial_scheduler(search: SearchConfig, epochs: int, searcher: "SweepSearcher") -> "TrialScheduler":
+    """The Tune scheduler that stops the trials `searcher`'s pruner prunes (FIFO for `none`)."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    from raysweep.search.tune_scheduler import PrunerScheduler
+
+    if scheduler_name(search) == "none":
+        return FIFOScheduler()
+    return PrunerScheduler(searcher, max_t=search.max_t or epochs)
 
 
 def __getattr__(name: str):

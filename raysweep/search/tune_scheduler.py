@@ -1,6 +1,6 @@
 """The Ray Tune scheduler of a sweep: it stops the trials the searcher's Optuna pruner prunes
-(`raysweep.search.schedulers` says which pruner and why). Apart from the pruners so that
-checking a sweep file imports no Ray Tune.
+(`raysweep.search.schedulers` says which pruner and why, and builds this). Apart from the
+pruners so that checking a sweep file imports no Ray Tune.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from raysweep.config.sections.run import SearchConfig
-from raysweep.search.schedulers import TIME_ATTR, scheduler_name
-
 if TYPE_CHECKING:
     from raysweep.search.searcher import SweepSearcher
+
+TIME_ATTR = "epoch"  # a trial's time, as its reports count it
 
 
 class PrunerScheduler(FIFOScheduler):
@@ -32,10 +31,3 @@ class PrunerScheduler(FIFOScheduler):
         if self.searcher.should_stop(trial.trial_id, result) or result.get(TIME_ATTR, 0) >= self.max_t:
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
-
-
-def build_trial_scheduler(search: SearchConfig, epochs: int, searcher: "SweepSearcher") -> TrialScheduler:
-    """The Tune scheduler that stops the trials `searcher`'s pruner prunes (FIFO for `none`)."""
-    if scheduler_name(search) == "none":
-        return FIFOScheduler()
-    return PrunerScheduler(searcher, max_t=search.max_t or epochs)

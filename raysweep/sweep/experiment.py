@@ -14,8 +14,7 @@ from typing import Optional
 from raysweep.config.load import Sweep
 from raysweep.errors import SweepInterrupted
 from raysweep.search.moasha import MoashaRungs
-from raysweep.search.schedulers import build_pruner, scheduler_name
-from raysweep.search.tune_scheduler import build_trial_scheduler
+from raysweep.search.schedulers import build_pruner, build_trial_scheduler, scheduler_name
 from raysweep.search.searcher import SweepSearcher
 from raysweep.search.space import SearchSpec
 from raysweep.sweep.callbacks import ProgressTable, WorkerGroupReaper

@@ -39,7 +39,7 @@ def tune_last_epochs(sweep_dir: Path) -> dict[str, tuple[str, int]]:
 def replayed_stops(sweep_path: Path, order: list[tuple[str, dict[int, float]]]) -> dict[str, int]:
     """Per trial, the epoch HyperBand stops it at (EPOCHS if never), told `order`'s values."""
     from raysweep.config import load_sweep
-    from raysweep.search.tune_scheduler import build_trial_scheduler
+    from raysweep.search.schedulers import build_trial_scheduler
     from raysweep.sweep.experiment import searcher_for
 
     sweep = load_sweep(sweep_path)

@@ -12,8 +12,8 @@ from ray.tune.schedulers import TrialScheduler
 from raysweep.config import load_sweep
 from raysweep.search.moasha import MoashaRungs, rung_levels
 from raysweep.search.pareto import crowding_distance, minimized, nondominated_fronts, nsga2_order, pareto_front
-from raysweep.search.schedulers import build_pruner
-from raysweep.search.tune_scheduler import PrunerScheduler, build_trial_scheduler
+from raysweep.search.schedulers import build_pruner, build_trial_scheduler
+from raysweep.search.tune_scheduler import PrunerScheduler
 from raysweep.sweep.experiment import searcher_for
 from raysweep.sweep.results import TrialRow, mark_pareto_front, pareto_csv
 from tests.conftest import tiny_config

@@ -14,7 +14,8 @@ from ray import cloudpickle as pickle  # what Tune pickles tuner.pkl with
 from ray.tune.schedulers import TrialScheduler
 
 from raysweep.config import load_sweep
-from raysweep.search.tune_scheduler import PrunerScheduler, build_trial_scheduler
+from raysweep.search.schedulers import build_trial_scheduler
+from raysweep.search.tune_scheduler import PrunerScheduler
 from raysweep.search.searcher import SweepSearcher
 from raysweep.sweep.experiment import searcher_for
 from tests.conftest import tiny_config
