@@ -49,7 +49,7 @@ def loss_serves_task(cfg: SweepConfig) -> None:
     """A declared task the loss cannot serve (an `auto` task is known only once the data is read)."""
     losses = current().losses
     task, name = cfg.data.task, cfg.loss.name
-    if task == "auto" or task in losses[name].tasks:
+    if task == "auto" or name not in losses or task in losses[name].tasks:  # an unknown loss: `loss_known`'s
         return
     fitting = [other for other in sorted(losses) if task in losses[other].tasks]
     raise ConfigError(f"loss {name!r} needs {losses[name].needs}; data.task is {task} (use {' or '.join(fitting)})", path="loss.name")

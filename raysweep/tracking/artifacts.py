@@ -45,10 +45,7 @@ CHAR_IN = 0.075  # inches per character of a 10-pt tick label, for the margins
 
 
 def _save(fig, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on cluster nodes
-    fig.savefig(path, **PNG)
+    fig.savefig(path, **PNG)  # a bare Figure draws with Agg: no display needed on cluster nodes
 
 
 def confusion_png(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> None:
