@@ -72,10 +72,6 @@ def loss_tasks(name: str) -> tuple[str, ...]:
     return LOSSES.get(name).tasks
 
 
-def loss_needs(name: str) -> str:
-    return LOSSES.get(name).needs
-
-
 class Loss(nn.Module):
     """Base class: a loss that may change with the epoch or need features."""
 

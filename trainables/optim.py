@@ -38,6 +38,7 @@ from raysweep.config.sections.training import OptimizerConfig, SchedulerConfig
 from raysweep.registry import Registry
 from trainables.optim_names import COMMON_KEYS, OPTIMIZER_ALIASES, resolve_optimizer_name
 
+
 def optimizer_names() -> list[str]:
     names = set(timm_optim.list_optimizers())
     names |= {f"lookahead_{n}" for n in names} | set(OPTIMIZER_ALIASES)
