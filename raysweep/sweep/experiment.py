@@ -189,8 +189,13 @@ def fit_tuner(tuner, layout: SweepLayout, storage: str, **view):
 
     from raysweep.sweep.driver import driving
 
+    from raysweep.tracking.trial_runs import stop_opener
+
     with quiet(layout.log_dir, stop_ray=connected_here(), view=view), driving(layout):
-        results = tuner.fit()
+        try:
+            results = tuner.fit()
+        finally:
+            stop_opener(layout.sweep_id)
     if interrupted():
         where = "" if storage == DEFAULT_STORAGE else f" --storage {storage}"
         raise SweepInterrupted(f"interrupted: sweep {layout.sweep_id} is saved; continue it with: raysweep resume {layout.sweep_id}{where}")

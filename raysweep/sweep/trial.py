@@ -31,9 +31,10 @@ class TrialDiverged(RuntimeError):
 REUSE_WAIT_S = "30"
 
 
-def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None, fold_groups: int = 1, strays: tuple[str, ...] = ()) -> None:
+def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=None, opener=None, fold_groups: int = 1, strays: tuple[str, ...] = ()) -> None:
     """`strays`: trials a killed driver started after its last snapshot (`raysweep.sweep.strays`);
-    one with this trial's configuration is continued, not started over."""
+    one with this trial's configuration is continued, not started over. `opener`: the sweep's
+    actor that opens its trials' MLflow runs (`raysweep.tracking.trial_runs`)."""
     import os
 
     from ray import tune
@@ -54,7 +55,7 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         from raysweep.tracking.trial_logger import MlflowTrialLogger, run_name
 
         # epochs are logged by the sweep's driver as Tune judges them (raysweep.tracking.sweep)
-        listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params), log_epochs=False))
+        listeners.append(MlflowTrialLogger(tracking, trial_id, run_name(trial_id, params), log_epochs=False, opener=opener))
     if cfg.resources.inline:
         from raysweep.storage import join
         from trainables.tune_session import run_inline
@@ -105,7 +106,12 @@ def make_trainable(sweep, train_storage: str, tracking=None, fold_groups: int = 
     `strays`: a resumed sweep's trials that Tune's snapshot missed (`raysweep.sweep.strays`)."""
     from ray import tune
 
-    bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking, fold_groups=fold_groups, strays=strays)
+    opener = None
+    if tracking is not None:
+        from raysweep.tracking.trial_runs import start_opener
+
+        opener = start_opener(tracking)
+    bound = tune.with_parameters(run_trial, sweep=sweep, train_storage=train_storage, tracking=tracking, opener=opener, fold_groups=fold_groups, strays=strays)
     return tune.with_resources(bound, trial_resources(sweep.config))
 
 

@@ -5,6 +5,7 @@
 - `runs`         find-or-create runs by their tags
 - `resilient`    MLflow calls that retry in the background and never stop training
 - `trial_logger` per-epoch metrics from rank 0
+- `trial_runs`   the sweep's actor that opens its trials' runs (trials import no MLflow)
 - `artifacts`    checkpoints, confusion matrices, reports, curves, search plots
 - `model`        the best model, ready to load and call (`trainables.deploy`)
 - `sweep`        the parent run and the driver-side Tune callback

@@ -26,6 +26,7 @@ STOPPED_BY_TAG = "raysweep.stopped_by"  # the rule that stopped a trial early (a
 STOPPED_AT_TAG = "raysweep.stopped_at_epoch"
 INTERRUPTED_TAG = "raysweep.interrupted"  # on runs left unfinished by Ctrl-C; resume removes it
 STRAY_OUTCOME = "lost (started after a killed driver's last snapshot; not resumed)"
+_PARAMS_PER_BATCH = 100  # MLflow's limit on params in one log_batch
 
 
 def _find(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> Optional[str]:
@@ -73,6 +74,29 @@ def trial_run(client: MlflowClient, experiment: str, sweep_id: str, parent: Opti
 def fold_run(client: MlflowClient, experiment: str, sweep_id: str, trial_run_id: str, fold: int, run_name: str) -> tuple[str, bool]:
     tags = {SWEEP_TAG: sweep_id, ROLE_TAG: "fold", TRIAL_RUN_TAG: trial_run_id, FOLD_TAG: str(fold), PARENT_TAG: trial_run_id}
     return find_or_create(client, experiment, tags, run_name=run_name)
+
+
+def open_trial(client: MlflowClient, target, trial_id: str, run_name: str, params: dict[str, str], n_folds: int) -> tuple[str, bool, dict[int, str]]:
+    """(run id, created?, fold runs) of a trial about to train: its run found or created, a
+    resumed one RUNNING again and no longer tagged interrupted, the params it lacks logged, and
+    one run per fold under per-trial cross-validation. `target`: a `store.TrackingTarget`."""
+    from mlflow.entities import Param
+
+    t = target
+    run_id, created = trial_run(client, t.experiment_id, t.sweep_id, t.parent_run_id, trial_id, run_name)
+    missing = params
+    if not created:  # a resumed trial continues its run
+        run = client.get_run(run_id)
+        if run.info.status != "RUNNING":
+            client.update_run(run_id, status="RUNNING")
+        if INTERRUPTED_TAG in run.data.tags:
+            client.delete_tag(run_id, INTERRUPTED_TAG)
+        missing = {k: v for k, v in params.items() if k not in run.data.params}
+    items = [Param(k, v) for k, v in sorted(missing.items())]
+    for i in range(0, len(items), _PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[i : i + _PARAMS_PER_BATCH])
+    folds = {k: fold_run(client, t.experiment_id, t.sweep_id, run_id, k, f"{run_name}-fold{k}")[0] for k in range(n_folds)}
+    return run_id, created, folds
 
 
 def logged_steps(client: MlflowClient, run_id: str, key: str) -> set[int]:

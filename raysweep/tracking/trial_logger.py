@@ -7,7 +7,8 @@ resolved config as params. In a sweep that is all: the sweep's driver logs each
 epoch as Tune judges it and ends the run (`raysweep.tracking.sweep`), so the run's
 history is exactly the trial's results in Tune, whatever a pruned trial's worker
 group trains after its stop. Alone (`log_epochs=True`, `raysweep train`) it logs
-one batch of metrics per epoch and closes the run; epochs in the checkpoint's history
+one batch of metrics per epoch and ends a failed run (`raysweep train` ends a finished one
+after logging its artifacts); epochs in the checkpoint's history
 that the run lacks (logging interrupted by a kill) are logged on resume. Under
 per-trial cross-validation each fold gets a child run with its own per-epoch
 metrics; the trial run carries their mean and standard deviation. While the trial
@@ -27,7 +28,6 @@ from raysweep.tracking.store import TrackingTarget, redact_uri, trial_params
 STEP_KEY = "train/loss"
 FOLD_STEP_KEY = "val/loss"
 _FOLD_KEY = re.compile(r"^fold(\d+)/(.+)$")
-_PARAMS_PER_BATCH = 100
 # How long a sweep trial's end waits for its last MLflow calls (done long before, but for an MLflow
 # outage): below `raysweep.sweep.trial.REUSE_WAIT_S`, so that Tune can still hand its actor on
 SWEEP_CLOSE_WAIT_S = 25.0
@@ -58,11 +58,19 @@ def epoch_batches(metrics: dict[str, Any], run_id: str, fold_runs: dict[int, str
 
 
 class MlflowTrialLogger:
-    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str, *, log_epochs: bool = True):
+    def __init__(self, target: TrackingTarget, trial_id: str, run_name: str, *, log_epochs: bool = True, opener=None, ends_trained_run: bool = True):
         self.target = target
         self.trial_id = trial_id
         self.run_name = run_name
         self.log_epochs = log_epochs  # False in a sweep: its driver logs what Tune judged
+        # False: a run that trained to its end is left open for the caller, who ends it once its
+        # artifacts are in (`raysweep train`), so that a run that reads ended has them all
+        self.ends_trained_run = ends_trained_run
+        # in a sweep, the actor that opens its trials' runs (`raysweep.tracking.trial_runs`):
+        # this process then imports no MLflow (unless it samples system metrics)
+        self.opener = opener
+        if opener is not None and log_epochs:
+            raise ValueError("a trial logging its own epochs opens its run itself")
         self.run_id: Optional[str] = None
         self.fold_runs: dict[int, str] = {}
         self._logged: dict[str, set[int]] = {}  # run id -> steps it has
@@ -87,10 +95,15 @@ class MlflowTrialLogger:
         replayed_at = _now_ms()
 
         def setup():
-            from mlflow import MlflowClient
+            if self.opener is not None:
+                import ray
 
-            self._client = MlflowClient(self.target.uri)
-            self._open(params, n_folds)
+                self.run_id, self.fold_runs = ray.get(self.opener.open.remote(self.trial_id, self.run_name, params, n_folds))
+            else:
+                from mlflow import MlflowClient
+
+                self._client = MlflowClient(self.target.uri)
+                self._open(params, n_folds)
             extras["mlflow_run_id"] = self.run_id
             if self.log_epochs:
                 for metrics in history:  # epochs the checkpoint has and the run may lack
@@ -117,7 +130,8 @@ class MlflowTrialLogger:
 
         self._log.submit("stop system metrics", self._stop_system_metrics)
         if self.log_epochs:  # in a sweep the driver ends the run as Tune judged the trial
-            self._log.submit("close the run", close)
+            if error or self.ends_trained_run:
+                self._log.submit("close the run", close)
             self._log.close()
         else:
             # Only the last system-metrics sample can be left (the driver logs and ends the run);
@@ -142,24 +156,14 @@ class MlflowTrialLogger:
 
     # -- MLflow calls (on the logger's thread) -------------------------------------
     def _open(self, params: dict[str, str], n_folds: int) -> None:
-        from raysweep.tracking.runs import INTERRUPTED_TAG, fold_run, logged_steps, trial_run
+        from raysweep.tracking.runs import logged_steps, open_trial
 
-        c, t = self._client, self.target
-        self.run_id, created = trial_run(c, t.experiment_id, t.sweep_id, t.parent_run_id, self.trial_id, self.run_name)
-        missing = params
-        if not created:  # a resumed trial continues its run
-            run = c.get_run(self.run_id)
-            if run.info.status != "RUNNING":
-                c.update_run(self.run_id, status="RUNNING")
-            if INTERRUPTED_TAG in run.data.tags:
-                c.delete_tag(self.run_id, INTERRUPTED_TAG)
-            missing = {k: v for k, v in params.items() if k not in run.data.params}
-        _log_params(c, self.run_id, missing)
+        c = self._client
+        self.run_id, created, self.fold_runs = open_trial(c, self.target, self.trial_id, self.run_name, params, n_folds)
         steps = logged_steps if self.log_epochs and not created else (lambda *_: set())
         self._logged[self.run_id] = steps(c, self.run_id, STEP_KEY)
-        for k in range(n_folds):
-            self.fold_runs[k], _ = fold_run(c, t.experiment_id, t.sweep_id, self.run_id, k, f"{self.run_name}-fold{k}")
-            self._logged[self.fold_runs[k]] = steps(c, self.fold_runs[k], FOLD_STEP_KEY)
+        for run in self.fold_runs.values():
+            self._logged[run] = steps(c, run, FOLD_STEP_KEY)
 
     def _log_epoch(self, metrics: dict[str, Any], timestamp_ms: int) -> None:
         """One epoch's batch per run. The timestamp is fixed when the epoch is submitted, not per
@@ -178,14 +182,6 @@ class MlflowTrialLogger:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _log_params(client, run_id: str, params: dict[str, str]) -> None:
-    from mlflow.entities import Param
-
-    items = [Param(k, v) for k, v in sorted(params.items())]
-    for i in range(0, len(items), _PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=items[i : i + _PARAMS_PER_BATCH])
 
 
 def run_name(trial_id: str, params: dict[str, Any]) -> str:
