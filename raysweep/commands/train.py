@@ -87,9 +87,9 @@ def main(args: argparse.Namespace) -> int:
     if metrics.get("diverged"):
         print(f"error: trial diverged: {metrics.get('error')}")
         return 1
-    if run and result.checkpoint is not None:
-        with result.checkpoint.as_directory() as checkpoint:
-            run.log_checkpoint(Path(checkpoint), cfg.search.primary_metric)
+    if run:
+        with result.checkpoint.as_directory() if result.checkpoint is not None else contextlib.nullcontext() as checkpoint:
+            run.finish(Path(checkpoint) if checkpoint else None, cfg.search.primary_metric)
     _print_result(name, cfg, result, run, args.json)
     return 0
 

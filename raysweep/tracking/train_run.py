@@ -3,14 +3,16 @@ the experiment a sweep of the same file logs to, holding what a sweep's trial ru
 
 The run is created on the driver, so its id is known before training; the trial logger
 (`MlflowTrialLogger`, a listener of the trainer on rank 0) finds it by its tags, logs the
-params and every epoch, and closes it FINISHED or FAILED. After training the driver adds
-the final checkpoint, its config and its report files, as a sweep's driver does for a trial.
+params and every epoch, and ends it FAILED when training fails. After training the driver
+adds the final checkpoint, its config and its report files, as a sweep's driver does for a
+trial, and then ends the run FINISHED.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from raysweep.config.schema import SweepConfig
 from raysweep.tracking.store import TrackingTarget, artifact_root, redact_uri, tracking_uri
@@ -25,7 +27,7 @@ class TrainRun:
     def listener(self):
         from raysweep.tracking.trial_logger import MlflowTrialLogger
 
-        return MlflowTrialLogger(self.target, self.name, self.name)
+        return MlflowTrialLogger(self.target, self.name, self.name, ends_trained_run=False)
 
     def where(self) -> str:
         """Where to see the run: its page on a tracking server, else the store it is in."""
@@ -34,14 +36,22 @@ class TrainRun:
             return f"{uri.rstrip('/')}/#/experiments/{self.target.experiment_id}/runs/{self.run_id}"
         return f"run {self.run_id} in experiment {self.target.experiment_id} of {uri}"
 
-    def log_checkpoint(self, checkpoint: Path, metric: str) -> None:
-        """The checkpoint's files, its config as `config.yaml` and the confusion matrix, per-class
-        report and learning curves made from it: the artifacts of a sweep's trial run."""
+    def finish(self, checkpoint: Optional[Path], metric: str) -> None:
+        """Log the checkpoint's files, its config as `config.yaml` and the confusion matrix,
+        per-class report and learning curves made from it (the artifacts of a sweep's trial run),
+        then end the run FINISHED: in this order, so that a run that reads ended has them all
+        (a command killed in between leaves it RUNNING). A run the trial logger ended FAILED
+        (the training diverged) stays so."""
         from mlflow import MlflowClient
 
         from raysweep.tracking.artifacts import log_trial_artifacts
+        from raysweep.tracking.runs import is_open
 
-        log_trial_artifacts(MlflowClient(self.target.uri), self.run_id, checkpoint, metric)
+        client = MlflowClient(self.target.uri)
+        if checkpoint is not None:
+            log_trial_artifacts(client, self.run_id, checkpoint, metric)
+        if is_open(client, self.run_id):
+            client.set_terminated(self.run_id, "FINISHED")
 
     def fail_if_open(self, error: str) -> None:
         """End the run FAILED when training died before the trial logger could (its workers
