@@ -219,7 +219,8 @@ def search_plots(study, out: Path) -> list[Path]:
         judged = complete
     for name, (fn, needed) in plots.items():
         pool = complete if name == "param_importances" else judged
-        if len(pool) < needed or (name == "param_importances" and not _varied_params(pool)):
+        # with no searched value that differs between trials, these plots have nothing to show
+        if len(pool) < needed or (name in ("param_importances", "parallel_coordinate") and not _varied_params(pool)):
             continue
         try:
             with warnings.catch_warnings():
@@ -232,7 +233,7 @@ def search_plots(study, out: Path) -> list[Path]:
                 png = out / f"{name}.png"
                 ax.figure.set_size_inches(9, 5)
                 ax.figure.tight_layout()
-                ax.figure.savefig(png, dpi=100)
+                ax.figure.savefig(png, **PNG)
                 _figure().close(ax.figure)
                 files.append(png)
         except Exception as e:  # a plot the study cannot support (e.g. one distinct value) is skipped
