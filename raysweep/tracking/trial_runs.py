@@ -66,7 +66,9 @@ def start_opener(target: TrackingTarget):
 def stop_opener(sweep_id: str) -> None:
     """End the sweep's opener once its trials have ended. Tune's registry keeps the trainable,
     and with it the actor's handle, for as long as the driver's process lives (tests and
-    benchmarks drive several sweeps from one process)."""
+    benchmarks drive several sweeps from one process). `ray.kill` frees the name at once, so a
+    sweep driven next from this process under the same id (`raysweep extend` resumes, then
+    extends) starts an opener of its own."""
     import ray
 
     try:

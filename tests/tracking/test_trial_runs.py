@@ -45,6 +45,11 @@ def test_a_trial_gets_its_run_from_the_opener_and_imports_no_mlflow(ray_session,
     stop_opener("sweep-1")  # the sweep's driver, once its trials have ended
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(opener.open.remote("trial_c", "trial_c", {}, 0), timeout=60)
+    # the next sweep driven from this process under the same id (`raysweep extend` resumes the
+    # sweep, then extends it) gets an opener of its own, not the one it killed
+    again = start_opener(target)
+    assert ray.get(again.open.remote("trial_a", "trial_a lr=0.1", {}, 0), timeout=60)[0] == got["run"]
+    stop_opener("sweep-1")
 
 
 def test_a_resumed_trial_continues_its_run_and_its_fold_runs_once(ray_session, tmp_path):
