@@ -9,7 +9,7 @@ checkpoint in the same MLflow run, so a kill repeats no epoch however soon after
 start it came (with one-second inline trials, whole trials fit in a snapshot's interval).
 
     found = strays(layout)                                     # the resuming driver
-    adopt(cfg, train_storage, trial_id, found, tracking, name) # a new trial, before it trains
+    adopt(cfg, train_storage, trial_id, found, opener, name)  # a new trial, before it trains
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _same_trial(cfg, stored_uri: str) -> bool:
     return {k: v for k, v in ours.items() if k not in UNCOMPARED} == {k: v for k, v in theirs.items() if k not in UNCOMPARED}
 
 
-def adopt(cfg, train_storage: str, trial_id: str, candidates: Sequence[str], tracking=None, run_name: str = "") -> Optional[str]:
+def adopt(cfg, train_storage: str, trial_id: str, candidates: Sequence[str], opener=None, run_name: str = "") -> Optional[str]:
     """Move the checkpoints of a stray trial with this trial's configuration into this trial's
     folder (a trial with checkpoints of its own adopts nothing) and hand its MLflow run over;
     return where the newest of them is now, or None. The move is the claim: of two trials with
@@ -85,18 +85,11 @@ def adopt(cfg, train_storage: str, trial_id: str, candidates: Sequence[str], tra
         record = join(own_path, SNAPSHOT_FILE)
         if fs.get_file_info(record).type == pyarrow.fs.FileType.File:
             fs.move(record, record + ".adopted")
-        if tracking is not None and newest.meta.get("mlflow_run_id"):
-            _hand_over_run(tracking, newest.meta["mlflow_run_id"], trial_id, run_name)
+        if opener is not None and newest.meta.get("mlflow_run_id"):
+            import ray
+
+            # the sweep's run opener (`raysweep.tracking.trial_runs`) renames the run as this trial's
+            ray.get(opener.hand_over.remote(newest.meta["mlflow_run_id"], trial_id, run_name))
         return join(own, newest.name)
     return None
 
-
-def _hand_over_run(tracking, run_id: str, trial_id: str, run_name: str) -> None:
-    """The stray's MLflow run is now this trial's: found by its trial tag, named after it."""
-    from mlflow import MlflowClient
-    from mlflow.entities import RunTag
-
-    from raysweep.tracking.runs import TRIAL_TAG
-
-    tags = [RunTag(TRIAL_TAG, trial_id)] + ([RunTag("mlflow.runName", run_name)] if run_name else [])
-    MlflowClient(tracking.uri).log_batch(run_id, tags=tags)

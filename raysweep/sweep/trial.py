@@ -49,7 +49,7 @@ def run_trial(params: dict[str, Any], *, sweep, train_storage: str, tracking=Non
         from raysweep.sweep.strays import adopt
         from raysweep.tracking.trial_logger import run_name
 
-        adopted = adopt(cfg, train_storage, trial_id, strays, tracking, run_name(trial_id, params))
+        adopted = adopt(cfg, train_storage, trial_id, strays, opener, run_name(trial_id, params))
     listeners = []
     if tracking is not None:
         from raysweep.tracking.trial_logger import MlflowTrialLogger, run_name

@@ -47,6 +47,16 @@ class RunOpener:
         run_id, _, folds = open_trial(self._client, self.target, trial_id, run_name, params, n_folds)
         return run_id, folds
 
+    def hand_over(self, run_id: str, trial_id: str, run_name: str) -> None:
+        """A stray trial's run is now `trial_id`'s (`raysweep.sweep.strays`): found by its trial
+        tag from now on, and named after it."""
+        from mlflow.entities import RunTag
+
+        from raysweep.tracking.runs import TRIAL_TAG
+
+        tags = [RunTag(TRIAL_TAG, trial_id)] + ([RunTag("mlflow.runName", run_name)] if run_name else [])
+        self._client.log_batch(run_id, tags=tags)
+
 
 def _name(sweep_id: str) -> str:
     return f"raysweep-run-opener-{sweep_id}"
