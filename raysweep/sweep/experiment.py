@@ -188,7 +188,6 @@ def fit_tuner(tuner, layout: SweepLayout, storage: str, **view):
     from raysweep.terminal import quiet
 
     from raysweep.sweep.driver import driving
-
     from raysweep.tracking.trial_runs import stop_opener
 
     with quiet(layout.log_dir, stop_ray=connected_here(), view=view), driving(layout):

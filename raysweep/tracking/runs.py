@@ -80,8 +80,6 @@ def open_trial(client: MlflowClient, target, trial_id: str, run_name: str, param
     """(run id, created?, fold runs) of a trial about to train: its run found or created, a
     resumed one RUNNING again and no longer tagged interrupted, the params it lacks logged, and
     one run per fold under per-trial cross-validation. `target`: a `store.TrackingTarget`."""
-    from mlflow.entities import Param
-
     t = target
     run_id, created = trial_run(client, t.experiment_id, t.sweep_id, t.parent_run_id, trial_id, run_name)
     missing = params
@@ -92,11 +90,18 @@ def open_trial(client: MlflowClient, target, trial_id: str, run_name: str, param
         if INTERRUPTED_TAG in run.data.tags:
             client.delete_tag(run_id, INTERRUPTED_TAG)
         missing = {k: v for k, v in params.items() if k not in run.data.params}
-    items = [Param(k, v) for k, v in sorted(missing.items())]
-    for i in range(0, len(items), _PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=items[i : i + _PARAMS_PER_BATCH])
+    log_params(client, run_id, missing)
     folds = {k: fold_run(client, t.experiment_id, t.sweep_id, run_id, k, f"{run_name}-fold{k}")[0] for k in range(n_folds)}
     return run_id, created, folds
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
+    """`params` on the run, in as few `log_batch` calls as MLflow allows."""
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in sorted(params.items())]
+    for i in range(0, len(items), _PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[i : i + _PARAMS_PER_BATCH])
 
 
 def logged_steps(client: MlflowClient, run_id: str, key: str) -> set[int]:

@@ -78,10 +78,10 @@ def _probe_sqlite(uri: str) -> None:
 def open_sweep(sweep, layout, manifest: dict) -> TrackingTarget:
     """The sweep's experiment and parent run; refuses an unreachable store before any trial starts."""
     from mlflow import MlflowClient
-    from mlflow.entities import Param, RunTag
+    from mlflow.entities import RunTag
 
     from raysweep import __version__
-    from raysweep.tracking.runs import ROLE_TAG, SWEEP_TAG, experiment_id, parent_run
+    from raysweep.tracking.runs import ROLE_TAG, SWEEP_TAG, experiment_id, log_params, parent_run
 
     cfg = sweep.config
     uri = tracking_uri(cfg)
@@ -99,9 +99,7 @@ def open_sweep(sweep, layout, manifest: dict) -> TrackingTarget:
         commit = _git_commit(Path(sweep.source).resolve().parent if Path(sweep.source).exists() else Path.cwd())
         if commit:
             tags["raysweep.git_commit"] = commit
-        params = [Param(k, v) for k, v in sweep_params(sweep).items()]
-        for i in range(0, len(params), 100):
-            client.log_batch(parent, params=params[i : i + 100])
+        log_params(client, parent, sweep_params(sweep))
         client.log_batch(parent, tags=[RunTag(k, str(v)) for k, v in tags.items()])
         client.log_text(parent, yaml.safe_dump(sweep.raw, sort_keys=False), "sweep.yaml")
     else:
